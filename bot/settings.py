@@ -1,0 +1,234 @@
+"""Settings read once from the environment and `.env` into a frozen object (SPEC §2)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from providers.base import ConfigError
+
+DEFAULT_CHAT_MODEL = "gpt-4o-mini"
+DEFAULT_IMAGE_MODEL = "gpt-image-1"
+DEFAULT_STABILITY_HOST = "https://api.stability.ai"
+DEFAULT_DISCORD_API = "https://discord.com/api/v10"
+DEFAULT_TELEGRAM_API = "https://api.telegram.org"
+ANONYMOUS_HORDE_KEY = "0000000000"
+DEFAULT_HORDE_URL = "https://aihorde.net"
+PROVIDER_IDS = ("dalle", "stable-diffusion", "stability", "comfyui", "horde", "local")
+PROMPT_SOURCES = ("gpt", "templates")
+
+
+class Secret:
+    """A value that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _secret(env: Mapping[str, str], name: str) -> Secret | None:
+    value = env.get(name, "").strip()
+    return Secret(value) if value else None
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = _text(env, name, default)
+    if value is None:
+        return None
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _url_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name, "")
+    urls = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not re.match(r"^https?://[^\s/]+", part):
+            raise ConfigError(f"{name} must be comma-separated http(s) URLs, got {part!r}")
+        urls.append(part.rstrip("/"))
+    return tuple(urls)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+def _id_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    ids = _list(env, name)
+    for item in ids:
+        if not re.fullmatch(r"-?\d+", item):
+            raise ConfigError(f"{name} must be comma-separated numeric ids, got {item!r}")
+    return ids
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = _text(env, name)
+    if value is not None and value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, validated. Build with `Settings.from_env()`."""
+
+    openai_api_key: Secret | None = None
+    openai_base_url: str | None = None
+    chat_model: str = DEFAULT_CHAT_MODEL
+    image_model: str = DEFAULT_IMAGE_MODEL
+    stable_diffusion_urls: tuple[str, ...] = ()
+    stability_api_key: Secret | None = None
+    stability_api_host: str = DEFAULT_STABILITY_HOST
+    comfyui_urls: tuple[str, ...] = ()
+    horde_api_key: Secret = field(default_factory=lambda: Secret(ANONYMOUS_HORDE_KEY))
+    horde_url: str = DEFAULT_HORDE_URL
+    fallback: tuple[str, ...] = ()
+    discord_token: Secret | None = None
+    discord_api_base: str = DEFAULT_DISCORD_API
+    discord_guild_ids: tuple[str, ...] = ()
+    telegram_token: Secret | None = None
+    telegram_api_base: str = DEFAULT_TELEGRAM_API
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: Secret | None = None
+    output_dir: Path = Path("output")
+    db_path: Path = Path("output/archive.db")
+    default_provider: str = "local"
+    prompt_source: str = "templates"
+    max_images: int = 10
+    daily_quota: int = 100
+    allowed_users: tuple[str, ...] = ()
+    allowed_roles: tuple[str, ...] = ()
+    allowed_chats: tuple[str, ...] = ()
+    banned_words: tuple[str, ...] = ()
+    provider_concurrency: int = 4
+    provider_rpm: int = 0
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+    ) -> Settings:
+        """Read settings from `environ` (default os.environ) over the values in `.env`."""
+        env: dict[str, str] = {}
+        if dotenv_path is not None and Path(dotenv_path).is_file():
+            from dotenv import dotenv_values
+
+            env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        env.update(os.environ if environ is None else environ)
+        return cls._from_mapping(env)
+
+    @classmethod
+    def _from_mapping(cls, env: Mapping[str, str]) -> Settings:
+        output_dir = Path(_text(env, "IMAGEBOT_OUTPUT_DIR", "output"))
+        openai_key = _secret(env, "OPENAI_API_KEY")
+        openai_base = _url(env, "OPENAI_BASE_URL")
+        sd_urls = _url_list(env, "STABLE_DIFFUSION_URL")
+        comfy_urls = _url_list(env, "COMFYUI_URL")
+        stability_key = _secret(env, "STABILITY_API_KEY")
+        configured = {
+            "dalle": bool(openai_key or openai_base),
+            "stable-diffusion": bool(sd_urls),
+            "stability": bool(stability_key),
+            "comfyui": bool(comfy_urls),
+        }
+        default_provider = _choice(env, "IMAGEBOT_PROVIDER", PROVIDER_IDS) or next(
+            (name for name, ok in configured.items() if ok), "local"
+        )
+        fallback = _list(env, "IMAGEBOT_FALLBACK")
+        for name in fallback:
+            if name not in PROVIDER_IDS:
+                raise ConfigError(
+                    f"IMAGEBOT_FALLBACK names unknown provider {name!r}; "
+                    f"allowed: {', '.join(PROVIDER_IDS)}"
+                )
+        prompt_source = _choice(env, "IMAGEBOT_PROMPT_SOURCE", PROMPT_SOURCES) or (
+            "gpt" if (openai_key or openai_base) else "templates"
+        )
+        return cls(
+            openai_api_key=openai_key,
+            openai_base_url=openai_base,
+            chat_model=_text(env, "IMAGEBOT_CHAT_MODEL", DEFAULT_CHAT_MODEL),
+            image_model=_text(env, "IMAGEBOT_IMAGE_MODEL", DEFAULT_IMAGE_MODEL),
+            stable_diffusion_urls=sd_urls,
+            stability_api_key=stability_key,
+            stability_api_host=_url(env, "STABILITY_API_HOST", DEFAULT_STABILITY_HOST),
+            comfyui_urls=comfy_urls,
+            horde_api_key=_secret(env, "HORDE_API_KEY") or Secret(ANONYMOUS_HORDE_KEY),
+            horde_url=_url(env, "HORDE_URL", DEFAULT_HORDE_URL),
+            fallback=fallback,
+            discord_token=_secret(env, "DISCORD_TOKEN"),
+            discord_api_base=_url(env, "DISCORD_API_BASE", DEFAULT_DISCORD_API),
+            discord_guild_ids=_id_list(env, "DISCORD_GUILD_IDS"),
+            telegram_token=_secret(env, "TELEGRAM_TOKEN"),
+            telegram_api_base=_url(env, "TELEGRAM_API_BASE", DEFAULT_TELEGRAM_API),
+            telegram_webhook_url=_url(env, "TELEGRAM_WEBHOOK_URL"),
+            telegram_webhook_secret=_secret(env, "TELEGRAM_WEBHOOK_SECRET"),
+            output_dir=output_dir,
+            db_path=Path(_text(env, "IMAGEBOT_DB") or output_dir / "archive.db"),
+            default_provider=default_provider,
+            prompt_source=prompt_source,
+            max_images=_int(env, "IMAGEBOT_MAX_IMAGES", 10, minimum=1),
+            daily_quota=_int(env, "IMAGEBOT_DAILY_QUOTA", 100),
+            allowed_users=_id_list(env, "IMAGEBOT_ALLOWED_USERS"),
+            allowed_roles=_id_list(env, "IMAGEBOT_ALLOWED_ROLES"),
+            allowed_chats=_id_list(env, "IMAGEBOT_ALLOWED_CHATS"),
+            banned_words=_list(env, "IMAGEBOT_BANNED_WORDS"),
+            provider_concurrency=_int(env, "IMAGEBOT_PROVIDER_CONCURRENCY", 4, minimum=1),
+            provider_rpm=_int(env, "IMAGEBOT_PROVIDER_RPM", 0),
+        )
+
+    def is_configured(self, provider_id: str) -> bool:
+        """Whether `provider_id` has what it needs to run."""
+        return {
+            "dalle": bool(self.openai_api_key or self.openai_base_url),
+            "stable-diffusion": bool(self.stable_diffusion_urls),
+            "stability": bool(self.stability_api_key),
+            "comfyui": bool(self.comfyui_urls),
+            "horde": True,  # the anonymous key always works, slowly
+            "local": True,
+        }.get(provider_id, False)
+
+    def configured_providers(self) -> list[str]:
+        return [p for p in PROVIDER_IDS if self.is_configured(p)]

@@ -1,0 +1,75 @@
+"""Which class serves which provider and prompt-source id; imported lazily so start-up stays fast."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from providers.base import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from bot.settings import Settings
+    from providers.base import ImageProvider, PromptSource
+
+PROVIDERS: dict[str, tuple[str, str]] = {
+    "dalle": ("providers.openai_images", "OpenAIImagesProvider"),
+    "stable-diffusion": ("providers.webui", "WebUIProvider"),
+    "stability": ("providers.stability", "StabilityProvider"),
+    "comfyui": ("providers.comfyui", "ComfyUIProvider"),
+    "horde": ("providers.horde", "HordeProvider"),
+    "local": ("providers.local", "LocalProvider"),
+}
+PROMPT_SOURCES: dict[str, tuple[str, str]] = {
+    "gpt": ("providers.gpt", "GptSource"),
+    "templates": ("providers.templates", "TemplateSource"),
+}
+# What a user must set before a provider can run; named in the error they see.
+REQUIRED_SETTING = {
+    "dalle": "OPENAI_API_KEY (or OPENAI_BASE_URL)",
+    "stable-diffusion": "STABLE_DIFFUSION_URL",
+    "stability": "STABILITY_API_KEY",
+    "comfyui": "COMFYUI_URL",
+}
+
+
+def _load(table: dict[str, tuple[str, str]], key: str) -> Any:
+    module_name, class_name = table[key]
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def check_provider(provider_id: str, settings: Settings) -> None:
+    """Raise UsageError for an unknown or unconfigured provider, naming what is allowed."""
+    if provider_id not in PROVIDERS:
+        raise UsageError(
+            f"unknown provider {provider_id!r}; choose one of: {', '.join(PROVIDERS)}"
+        )
+    if not settings.is_configured(provider_id):
+        configured = ", ".join(settings.configured_providers())
+        raise UsageError(
+            f"provider {provider_id!r} is not configured: set {REQUIRED_SETTING[provider_id]}; "
+            f"configured now: {configured}"
+        )
+
+
+def build_provider(
+    provider_id: str, settings: Settings, session: aiohttp.ClientSession
+) -> ImageProvider:
+    """A ready provider for `provider_id`, sharing `session` for HTTP."""
+    check_provider(provider_id, settings)
+    return _load(PROVIDERS, provider_id).from_settings(settings, session)
+
+
+def build_prompt_source(source_id: str, settings: Settings) -> PromptSource:
+    """A ready prompt source (`gpt` or `templates`)."""
+    if source_id not in PROMPT_SOURCES:
+        raise UsageError(
+            f"unknown prompt source {source_id!r}; choose one of: {', '.join(PROMPT_SOURCES)}"
+        )
+    if source_id == "gpt" and not (settings.openai_api_key or settings.openai_base_url):
+        raise ConfigError(
+            "the gpt prompt source needs OPENAI_API_KEY or OPENAI_BASE_URL; "
+            "or use --prompt-source templates"
+        )
+    return _load(PROMPT_SOURCES, source_id).from_settings(settings)

@@ -1,0 +1,27 @@
+"""Shared fixtures: every test runs in its own folder with no keys in the environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SECRET_PREFIXES = ("OPENAI_", "STABILITY_", "HORDE_", "DISCORD_", "TELEGRAM_", "IMAGEBOT_")
+SECRET_NAMES = ("STABLE_DIFFUSION_URL", "COMFYUI_URL")
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Clear every imagebot/API variable, work in tmp_path, archive into tmp_path/output."""
+    for name in list(os.environ):
+        if name.startswith(SECRET_PREFIXES) or name in SECRET_NAMES:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IMAGEBOT_OUTPUT_DIR", str(tmp_path / "output"))
+    return tmp_path
