@@ -118,7 +118,9 @@ class FixedSizes:
     def fit(self, requested: Size) -> Size:
         """Nearest aspect first; among those the smallest with at least the requested area."""
         best_distance = min(_aspect_distance(s, requested) for s in self.sizes)
-        same_aspect = [s for s in self.sizes if _aspect_distance(s, requested) <= best_distance + 1e-9]
+        same_aspect = [
+            s for s in self.sizes if _aspect_distance(s, requested) <= best_distance + 1e-9
+        ]
         big_enough = [s for s in same_aspect if s.area >= requested.area]
         if big_enough:
             return min(big_enough, key=lambda s: s.area)

@@ -1,4 +1,4 @@
-"""Which class serves which provider and prompt-source id; imported lazily so start-up stays fast."""
+"""Which class serves each provider and prompt-source id; imported lazily for a fast start."""
 
 from __future__ import annotations
 
@@ -42,9 +42,7 @@ def _load(table: dict[str, tuple[str, str]], key: str) -> Any:
 def check_provider(provider_id: str, settings: Settings) -> None:
     """Raise UsageError for an unknown or unconfigured provider, naming what is allowed."""
     if provider_id not in PROVIDERS:
-        raise UsageError(
-            f"unknown provider {provider_id!r}; choose one of: {', '.join(PROVIDERS)}"
-        )
+        raise UsageError(f"unknown provider {provider_id!r}; choose one of: {', '.join(PROVIDERS)}")
     if not settings.is_configured(provider_id):
         configured = ", ".join(settings.configured_providers())
         raise UsageError(
