@@ -210,6 +210,10 @@ class PromptSource(Protocol):
 
     async def generate(self, request: PromptRequest) -> list[PromptSpec]: ...
 
+    async def soften(self, spec: PromptSpec, reason: str) -> PromptSpec:
+        """Rewrite a spec a renderer refused for safety into a tamer one, same role and theme."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -247,7 +251,12 @@ ProgressCallback = Callable[[str], Awaitable[None] | None]
 
 
 class ImageProvider(Protocol):
-    """An image renderer. `render` returns `request.count` images or raises ProviderError."""
+    """An image renderer. `render` returns `request.count` images or raises ProviderError.
+
+    The caller (commands.render) fits the size with `sizes()`, splits a batch into calls of at
+    most `max_images_per_call` images and runs up to `max_concurrency` calls at once, so a
+    provider renders exactly what one RenderRequest asks and no more.
+    """
 
     provider_id: ClassVar[str]
     key_env_var: ClassVar[str | None]
