@@ -104,6 +104,27 @@ def _id_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return ids
 
 
+def _file(env: Mapping[str, str], name: str) -> Path | None:
+    value = _text(env, name)
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{name} must name an existing file, got {value!r}")
+    return path
+
+
+def _patterns(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    patterns = _list(env, name)
+    for pattern in patterns:
+        if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
+            try:
+                re.compile(pattern[1:-1])
+            except re.error as exc:
+                raise ConfigError(f"{name} has a bad pattern {pattern!r}: {exc}") from None
+    return patterns
+
+
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
     value = _text(env, name)
     if value is not None and value not in allowed:
@@ -122,7 +143,10 @@ class Settings:
     stable_diffusion_urls: tuple[str, ...] = ()
     stability_api_key: Secret | None = None
     stability_api_host: str = DEFAULT_STABILITY_HOST
+    stability_model: str = "core"
     comfyui_urls: tuple[str, ...] = ()
+    comfyui_workflow: Path | None = None
+    comfyui_checkpoint: str | None = None
     horde_api_key: Secret = field(default_factory=lambda: Secret(ANONYMOUS_HORDE_KEY))
     horde_url: str = DEFAULT_HORDE_URL
     fallback: tuple[str, ...] = ()
@@ -194,7 +218,10 @@ class Settings:
             stable_diffusion_urls=sd_urls,
             stability_api_key=stability_key,
             stability_api_host=_url(env, "STABILITY_API_HOST", DEFAULT_STABILITY_HOST),
+            stability_model=_text(env, "STABILITY_MODEL", "core"),
             comfyui_urls=comfy_urls,
+            comfyui_workflow=_file(env, "COMFYUI_WORKFLOW"),
+            comfyui_checkpoint=_text(env, "COMFYUI_CHECKPOINT"),
             horde_api_key=_secret(env, "HORDE_API_KEY") or Secret(ANONYMOUS_HORDE_KEY),
             horde_url=_url(env, "HORDE_URL", DEFAULT_HORDE_URL),
             fallback=fallback,
@@ -214,7 +241,7 @@ class Settings:
             allowed_users=_id_list(env, "IMAGEBOT_ALLOWED_USERS"),
             allowed_roles=_id_list(env, "IMAGEBOT_ALLOWED_ROLES"),
             allowed_chats=_id_list(env, "IMAGEBOT_ALLOWED_CHATS"),
-            banned_words=_list(env, "IMAGEBOT_BANNED_WORDS"),
+            banned_words=_patterns(env, "IMAGEBOT_BANNED_WORDS"),
             provider_concurrency=_int(env, "IMAGEBOT_PROVIDER_CONCURRENCY", 4, minimum=1),
             provider_rpm=_int(env, "IMAGEBOT_PROVIDER_RPM", 0),
         )

@@ -1,0 +1,182 @@
+"""The `imagebot` command line: a third adapter over the same commands as the chat bots.
+
+Only argparse is imported at start-up; everything heavy is imported by the verb that needs it,
+so `imagebot --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROVIDER_CHOICES = ("dalle", "stable-diffusion", "stability", "comfyui", "horde", "local")
+
+
+class UsageExit(Exception):
+    """A usage error found by argparse: one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageExit(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="imagebot",
+        description="Invent image prompts, render them, and archive every batch.",
+        epilog="Settings come from the environment and .env; see .env.example.",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
+    verbs.required = True
+
+    gen = verbs.add_parser("generate", help="make batches of images from new prompt specs")
+    gen.add_argument("count", metavar="COUNT", help="images per batch (1 to IMAGEBOT_MAX_IMAGES)")
+    gen.add_argument("size", metavar="SIZE", nargs="?", help="WxH, default 1024x1024")
+    gen.add_argument("--provider", "-p", help=f"one of: {', '.join(PROVIDER_CHOICES)}")
+    gen.add_argument("--theme", "-t", help="what the images should be about")
+    gen.add_argument("--role", "-r", help="a role pack in data/roles (default: varied)")
+    gen.add_argument("--batches", "-b", default="1", help="how many batches (default 1)")
+    gen.add_argument("--prompt-source", "-s", help="gpt or templates")
+    gen.add_argument("--seed", type=int, help="base seed, for a repeatable batch")
+
+    prompts = verbs.add_parser("prompts", help="make prompt specs only, appended to a CSV")
+    prompts.add_argument("count", metavar="COUNT", help="how many prompt specs (1 to 1000)")
+    prompts.add_argument("--theme", "-t")
+    prompts.add_argument("--role", "-r")
+    prompts.add_argument("--prompt-source", "-s", help="gpt or templates")
+    prompts.add_argument("--csv", help="CSV to append to (default <output>/batch_prompts.csv)")
+
+    export = verbs.add_parser("export", help="write the archive index as CSV")
+    export.add_argument("--since", metavar="YYYY-MM-DD", help="only batches from this day on")
+    export.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+    return parser
+
+
+def _load_settings() -> Any:
+    from bot.settings import Settings
+
+    return Settings.from_env()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; return the exit status (0 ok, 1 work failed, 2 usage or settings)."""
+    from providers.base import ConfigError, ProviderError, UsageError
+
+    try:
+        args = build_parser().parse_args(argv)
+        settings = _load_settings()
+        handler = {"generate": run_generate, "prompts": run_prompts, "export": run_export}
+        return handler[args.verb](args, settings)
+    except UsageExit as exc:
+        return _fail(f"error: {exc}", EXIT_USAGE)
+    except UsageError as exc:
+        return _fail(f"error: {exc}", EXIT_USAGE)
+    except ConfigError as exc:
+        return _fail(f"configuration error: {exc}", EXIT_USAGE)
+    except ProviderError as exc:
+        return _fail(f"failed: {exc}", EXIT_FAILED)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except OSError as exc:
+        return _fail(f"failed: {exc.strerror or exc} ({exc.filename or ''})", EXIT_FAILED)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"imagebot: {message}", file=sys.stderr)
+    return status
+
+
+async def _with_services(settings: Any, work: Any) -> Any:
+    from commands.services import Services
+
+    services = Services(settings)
+    try:
+        return await work(services)
+    finally:
+        await services.aclose()
+
+
+def run_generate(args: argparse.Namespace, settings: Any) -> int:
+    from bot.progress import ProgressBar
+    from commands.generate import generate, parse_generate
+
+    request = parse_generate(
+        settings,
+        count=args.count,
+        size=args.size,
+        provider=args.provider,
+        theme=args.theme,
+        role=args.role,
+        prompt_source=args.prompt_source,
+        batches=args.batches,
+    )
+    if args.seed is not None:
+        from dataclasses import replace
+
+        request = replace(request, seed=args.seed)
+    bar = ProgressBar("rendering", stream=sys.stderr)
+
+    async def work(services: Any) -> Any:
+        return await generate(services, request, progress=bar.update)
+
+    try:
+        results = asyncio.run(_with_services(settings, work))
+    finally:
+        bar.close()
+    status = EXIT_OK
+    for result in results:
+        if result.folder is not None:
+            print(result.folder)
+        for error in result.errors:
+            print(f"imagebot: {error}", file=sys.stderr)
+            status = EXIT_FAILED
+        if result.fallback_from:
+            print(
+                f"imagebot: {', '.join(result.fallback_from)} unavailable; "
+                f"rendered with {result.provider}",
+                file=sys.stderr,
+            )
+    return status
+
+
+def run_prompts(args: argparse.Namespace, settings: Any) -> int:
+    from pathlib import Path
+
+    from commands.prompts import CLI_MAX_PROMPTS, append_to_csv, make_prompts, parse_prompts
+
+    request = parse_prompts(
+        settings,
+        count=args.count,
+        theme=args.theme,
+        role=args.role,
+        prompt_source=args.prompt_source,
+        maximum=CLI_MAX_PROMPTS,
+    )
+    path = Path(args.csv) if args.csv else settings.output_dir / "batch_prompts.csv"
+
+    async def work(services: Any) -> Any:
+        return await make_prompts(services, request)
+
+    specs = asyncio.run(_with_services(settings, work))
+    append_to_csv(specs, path)
+    for spec in specs:
+        print(f"- {spec.title}")
+    print(f"{len(specs)} prompt specs appended to {path}")
+    return EXIT_OK if len(specs) == request.count else EXIT_FAILED
+
+
+def run_export(args: argparse.Namespace, settings: Any) -> int:
+    from commands.export import export_archive, parse_since
+
+    since = parse_since(args.since)
+    export_archive(settings, since=since, out=args.out, stream=sys.stdout)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

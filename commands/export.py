@@ -1,0 +1,57 @@
+"""`export`: the archive index as CSV, to a file or a stream."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from providers.base import UsageError
+from storage.csv_io import write_export
+from storage.index import Index
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+
+def parse_since(text: str | None) -> str | None:
+    """`YYYY-MM-DD` -> the ISO prefix batches are compared with; UsageError otherwise."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        raise UsageError(f"--since must be a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def export_archive(
+    settings: Settings,
+    *,
+    since: str | None = None,
+    out: str | None = None,
+    stream: TextIO | None = None,
+    platform: str | None = None,
+    chat_id: str | None = None,
+) -> int:
+    """Write the export to `out` (atomically) or to `stream`; returns the rows written."""
+    index = Index(settings.db_path)
+    try:
+        rows = index.iter_batches(since=since, platform=platform, chat_id=chat_id)
+        if out is None:
+            assert stream is not None
+            return write_export(rows, stream)
+        target = Path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as temp:
+                count = write_export(rows, temp)
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return count
+    finally:
+        index.close()

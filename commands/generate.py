@@ -1,0 +1,364 @@
+"""`generate`: validate a request, get prompt specs, render, archive. Platform-neutral."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from commands.moderation import banned_match
+from commands.render import RenderOutcome, render_spec
+from commands.requester import CLI, Requester
+from providers.base import (
+    ConfigError,
+    PromptRequest,
+    PromptSpec,
+    ProviderError,
+    Size,
+    Unavailable,
+    UsageError,
+)
+from providers.registry import PROMPT_SOURCES, check_provider
+from storage.archive import ArchivedImage
+from storage.index import iso, tags_json, utc_now
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from commands.services import Services
+
+DEFAULT_SIZE = "1024x1024"
+MAX_BATCHES = 50
+MAX_THEME = 300
+ImagesProgress = Callable[[int, int], Awaitable[None] | None]
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """A validated request: B batches of COUNT images of new (or given) prompt specs."""
+
+    count: int
+    size: Size
+    provider: str
+    prompt_source: str
+    theme: str | None = None
+    role: str | None = None
+    batches: int = 1
+    seed: int | None = None
+    requester: Requester = CLI
+    spec: PromptSpec | None = None  # render this spec again instead of asking for a new one
+
+
+@dataclass
+class BatchResult:
+    """What one batch became: the archived folder and images, and what went wrong."""
+
+    batch_id: str
+    spec: PromptSpec
+    provider: str
+    model: str
+    folder: Path | None
+    images: list[ArchivedImage]
+    image_paths: list[Path]
+    errors: list[str] = field(default_factory=list)
+    fallback_from: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if not self.images:
+            return "failed"
+        return "partial" if self.errors else "complete"
+
+
+def parse_count(value: Any, maximum: int, what: str = "count") -> int:
+    """A whole number from 1 to `maximum`, or a UsageError saying so."""
+    text = str(value).strip()
+    if not text.lstrip("-").isdigit() or not 1 <= int(text) <= maximum:
+        raise UsageError(f"{what} must be a whole number from 1 to {maximum}, got {text!r}")
+    return int(text)
+
+
+def parse_role(role: str | None) -> str | None:
+    if role is None:
+        return None
+    from providers.roles import get_role
+
+    return get_role(role).id
+
+
+def parse_prompt_source(source: str | None, settings: Settings) -> str:
+    source = source or settings.prompt_source
+    if source not in PROMPT_SOURCES:
+        raise UsageError(
+            f"unknown prompt source {source!r}; choose one of: {', '.join(PROMPT_SOURCES)}"
+        )
+    if source == "gpt" and not (settings.openai_api_key or settings.openai_base_url):
+        raise UsageError(
+            "prompt source 'gpt' is not configured: set OPENAI_API_KEY or OPENAI_BASE_URL, "
+            "or use the offline source 'templates'"
+        )
+    return source
+
+
+def check_theme(theme: str | None, settings: Settings) -> str | None:
+    if theme is None or not theme.strip():
+        return None
+    theme = " ".join(theme.split())
+    if len(theme) > MAX_THEME:
+        raise UsageError(f"the theme is {len(theme)} characters; at most {MAX_THEME} are allowed")
+    banned = banned_match([theme], settings.banned_words)
+    if banned:
+        raise UsageError(f"the theme contains a banned word or pattern ({banned}); rephrase it")
+    return theme
+
+
+def parse_generate(
+    settings: Settings,
+    *,
+    count: Any = 4,
+    size: str | None = None,
+    provider: str | None = None,
+    theme: str | None = None,
+    role: str | None = None,
+    prompt_source: str | None = None,
+    batches: Any = 1,
+    requester: Requester = CLI,
+) -> GenerateRequest:
+    """Check every argument; raise UsageError on the first bad one, before any work."""
+    provider = provider or settings.default_provider
+    request = GenerateRequest(
+        count=parse_count(count, settings.max_images),
+        size=Size.parse(size or DEFAULT_SIZE),
+        provider=provider,
+        prompt_source=parse_prompt_source(prompt_source, settings),
+        theme=check_theme(theme, settings),
+        role=parse_role(role),
+        batches=parse_count(batches, MAX_BATCHES, "batches"),
+        requester=requester,
+    )
+    check_provider(provider, settings)
+    return request
+
+
+async def make_specs(services: Services, request: GenerateRequest, count: int) -> list[PromptSpec]:
+    """Ask the prompt source for `count` specs; the LLM's words pass the banned list."""
+    source = services.prompt_source(request.prompt_source)
+    specs = await source.generate(
+        PromptRequest(count=count, role=request.role, theme=request.theme, seed=request.seed)
+    )
+    patterns = services.settings.banned_words
+    for spec in specs:
+        banned = banned_match([spec.title, spec.description, spec.prompt], patterns)
+        if banned:
+            raise ProviderError(
+                request.prompt_source,
+                f"the generated prompt contained a banned word or pattern ({banned}); "
+                "try another theme",
+            )
+    return specs
+
+
+async def generate(
+    services: Services, request: GenerateRequest, progress: ImagesProgress | None = None
+) -> list[BatchResult]:
+    """Make every batch of `request`: specs first (few round trips), then renders."""
+    import asyncio
+
+    if request.spec is not None:
+        specs = [request.spec] * request.batches
+    else:
+        specs = await make_specs(services, request, request.batches)
+    total = request.count * len(specs)
+    done_per_batch = [0] * len(specs)
+
+    def batch_progress(index: int) -> ImagesProgress:
+        async def report(done: int, _total: int) -> None:
+            done_per_batch[index] = done
+            if progress is not None:
+                result = progress(sum(done_per_batch), total)
+                if asyncio.iscoroutine(result):
+                    await result
+
+        return report
+
+    return list(
+        await asyncio.gather(
+            *(
+                render_batch(services, request, spec, batch_progress(i))
+                for i, spec in enumerate(specs)
+            )
+        )
+    )
+
+
+def _providers_to_try(request: GenerateRequest, settings: Settings) -> list[str]:
+    order = [request.provider]
+    for name in settings.fallback:
+        if name not in order and settings.is_configured(name):
+            order.append(name)
+    return order
+
+
+async def render_batch(
+    services: Services,
+    request: GenerateRequest,
+    spec: PromptSpec,
+    progress: ImagesProgress | None = None,
+) -> BatchResult:
+    """Render one spec COUNT times, falling back when a provider is unavailable; archive it."""
+    batch_id = uuid.uuid4().hex[:12]
+    created = utc_now()
+    base_seed = (
+        request.seed if request.seed is not None else random.randrange(2**31 - request.count)
+    )
+    seeds = [base_seed + i for i in range(request.count)]
+    source = services.prompt_source(spec.prompt_source or request.prompt_source)
+    fallback_from: list[str] = []
+    outcome = RenderOutcome(images=[])
+    provider = None
+    services.index.start_batch(_index_row(batch_id, spec, request, created))
+    for provider_id in _providers_to_try(request, services.settings):
+        try:
+            provider = await services.provider(provider_id)
+        except (UsageError, ConfigError) as exc:
+            outcome.errors.append(ProviderError(provider_id, str(exc)))
+            continue
+        outcome = await render_spec(
+            provider,
+            spec,
+            request.size,
+            seeds,
+            services.render_slots(provider),
+            source=source,
+            progress=progress,
+        )
+        if outcome.images or not all(isinstance(e, Unavailable) for e in outcome.errors):
+            break
+        fallback_from.append(provider_id)
+    return _archive(services, request, spec, batch_id, created, provider, outcome, fallback_from)
+
+
+def _index_row(
+    batch_id: str, spec: PromptSpec, request: GenerateRequest, created: Any
+) -> dict[str, Any]:
+    return {
+        "id": batch_id,
+        "title": spec.title,
+        "description": spec.description,
+        "metatags": tags_json(spec.metatags),
+        "prompt": spec.prompt,
+        "negative_prompt": spec.negative_prompt,
+        "prompt_source": spec.prompt_source,
+        "prompt_model": spec.prompt_model,
+        "provider": request.provider,
+        "size": str(request.size),
+        "role": spec.role,
+        "theme": spec.theme,
+        "created_at": iso(created),
+        **request.requester.row(),
+    }
+
+
+def _archive(
+    services: Services,
+    request: GenerateRequest,
+    spec: PromptSpec,
+    batch_id: str,
+    created: Any,
+    provider: Any,
+    outcome: RenderOutcome,
+    fallback_from: list[str],
+) -> BatchResult:
+    provider_id = provider.provider_id if provider is not None else request.provider
+    model = provider.model if provider is not None else ""
+    errors = [str(error) for error in outcome.errors]
+    index = services.index
+    result = BatchResult(batch_id, spec, provider_id, model, None, [], [], errors, fallback_from)
+    if not outcome.images:
+        index.finish_batch(batch_id, status="failed", error="; ".join(errors))
+        return result
+    archive = services.archive
+    staging = archive.stage(batch_id)
+    try:
+        for number, image in enumerate(outcome.images, 1):
+            result.images.append(
+                archive.write_image(
+                    staging,
+                    number,
+                    image.data,
+                    extension=image.extension,
+                    width=image.width,
+                    height=image.height,
+                    seed=image.seed,
+                    revised_prompt=image.revised_prompt,
+                )
+            )
+        info = batch_info(
+            batch_id, spec, request, provider, outcome, result.images, created, fallback_from
+        )
+        folder = archive.publish(staging, info, created)
+    except BaseException:
+        archive.discard(staging)
+        index.finish_batch(batch_id, status="failed", error="writing the archive failed")
+        raise
+    result.folder = folder
+    result.image_paths = [folder / image.file for image in result.images]
+    index.finish_batch(
+        batch_id,
+        status=result.status,
+        error="; ".join(errors) or None,
+        folder=str(folder),
+        image_count=len(result.images),
+        provider=provider_id,
+        model=model,
+        rendered_size=str(outcome.rendered_size),
+    )
+    return result
+
+
+def batch_info(
+    batch_id: str,
+    spec: PromptSpec,
+    request: GenerateRequest,
+    provider: Any,
+    outcome: RenderOutcome,
+    images: list[ArchivedImage],
+    created: Any,
+    fallback_from: list[str],
+) -> dict[str, Any]:
+    """info.json (SPEC §4): both layers of the recipe, and every image."""
+    info: dict[str, Any] = {
+        "id": batch_id,
+        "title": spec.title,
+        "description": spec.description,
+        "metatags": list(spec.metatags),
+        "prompt": spec.prompt,
+        "negative_prompt": spec.negative_prompt,
+        "prompt_source": spec.prompt_source,
+        "prompt_model": spec.prompt_model,
+        "provider": provider.provider_id,
+        "model": provider.model,
+        "size": str(request.size),
+        "rendered_size": str(outcome.rendered_size),
+        "seed": images[0].seed if images else None,
+        "role": spec.role,
+        "theme": spec.theme,
+        "created_at": iso(created),
+        "requested_by": request.requester.info(),
+        "settings": dict(spec.settings),
+        "picks": dict(spec.picks),
+        "status": "partial" if outcome.errors else "complete",
+        "images": [image.info() for image in images],
+    }
+    if getattr(provider, "offline", False):
+        info["offline_render"] = True
+        info["note"] = "rendered offline by imagebot's procedural renderer, not by an AI model"
+    if outcome.softened_prompt:
+        info["softened_prompt"] = outcome.softened_prompt
+    if fallback_from:
+        info["fallback_from"] = fallback_from
+    if outcome.errors:
+        info["errors"] = [str(error) for error in outcome.errors]
+    return info

@@ -1,0 +1,91 @@
+"""`prompts`: COUNT prompt specs without rendering, appended to a CSV and the index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from commands.generate import check_theme, parse_count, parse_prompt_source, parse_role
+from commands.moderation import banned_match
+from commands.requester import CLI, Requester
+from providers.base import PromptRequest, PromptSpec
+from storage.csv_io import append_prompt_rows, prompt_rows_csv
+from storage.index import iso, tags_json, utc_now
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from commands.services import Services
+
+CLI_MAX_PROMPTS = 1000
+CHAT_MAX_PROMPTS = 50
+
+
+@dataclass(frozen=True)
+class PromptsRequest:
+    count: int
+    prompt_source: str
+    theme: str | None = None
+    role: str | None = None
+    requester: Requester = CLI
+
+
+def parse_prompts(
+    settings: Settings,
+    *,
+    count: object,
+    theme: str | None = None,
+    role: str | None = None,
+    prompt_source: str | None = None,
+    requester: Requester = CLI,
+    maximum: int = CHAT_MAX_PROMPTS,
+) -> PromptsRequest:
+    """Check every argument before any work (UsageError on the first bad one)."""
+    return PromptsRequest(
+        count=parse_count(count, maximum),
+        prompt_source=parse_prompt_source(prompt_source, settings),
+        theme=check_theme(theme, settings),
+        role=parse_role(role),
+        requester=requester,
+    )
+
+
+async def make_prompts(services: Services, request: PromptsRequest) -> list[PromptSpec]:
+    """Prompt specs from the source, minus any whose words hit the banned list."""
+    source = services.prompt_source(request.prompt_source)
+    specs = await source.generate(
+        PromptRequest(count=request.count, role=request.role, theme=request.theme)
+    )
+    patterns = services.settings.banned_words
+    kept = [s for s in specs if not banned_match([s.title, s.description, s.prompt], patterns)]
+    now = iso(utc_now())
+    services.index.record_prompts(
+        [
+            {
+                "title": spec.title,
+                "description": spec.description,
+                "metatags": tags_json(spec.metatags),
+                "prompt": spec.prompt,
+                "role": spec.role,
+                "theme": spec.theme,
+                "prompt_source": spec.prompt_source,
+                "prompt_model": spec.prompt_model,
+                "created_at": now,
+                "platform": request.requester.platform,
+                "user_id": request.requester.user_id,
+                "chat_id": request.requester.chat_id,
+            }
+            for spec in kept
+        ]
+    )
+    return kept
+
+
+def append_to_csv(specs: list[PromptSpec], path: Path) -> None:
+    """Add the specs to a batch_prompts.csv; earlier rows stay as they were."""
+    append_prompt_rows(path, [spec.csv_row() for spec in specs])
+
+
+def prompts_csv(specs: list[PromptSpec]) -> bytes:
+    """The `prompts.csv` attachment of /prompts."""
+    return prompt_rows_csv(spec.csv_row() for spec in specs).encode("utf-8")

@@ -1,0 +1,152 @@
+"""Render one prompt spec COUNT times with a provider: concurrent calls, partial results kept."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from providers.base import (
+    ImageProvider,
+    PromptSource,
+    PromptSpec,
+    ProviderError,
+    Refused,
+    RenderedImage,
+    RenderRequest,
+    Size,
+)
+
+Progress = Callable[[int, int], Awaitable[None] | None]  # (images done, images asked)
+
+
+@dataclass(frozen=True)
+class FinalImage:
+    """An image resized to exactly the size the user asked for, ready to archive."""
+
+    data: bytes
+    extension: str
+    width: int
+    height: int
+    seed: int | None
+    revised_prompt: str | None = None
+
+
+@dataclass
+class RenderOutcome:
+    images: list[FinalImage]
+    errors: list[ProviderError] = field(default_factory=list)
+    rendered_size: Size | None = None
+    softened_prompt: str | None = None
+
+
+async def _report(progress: Progress | None, done: int, total: int) -> None:
+    if progress is None:
+        return
+    result = progress(done, total)
+    if inspect.isawaitable(result):
+        await result
+
+
+def to_exact_size(image: RenderedImage, size: Size) -> FinalImage:
+    """Cover-scale and centre-crop to exactly `size`; untouched when it already fits."""
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(image.data)) as opened:
+        source_format = (opened.format or "PNG").upper()
+        extension = {"JPEG": "jpg", "WEBP": "webp", "PNG": "png"}.get(source_format, "png")
+        if opened.size == (size.width, size.height) and extension != "webp":
+            return FinalImage(
+                image.data, extension, size.width, size.height, image.seed, image.revised_prompt
+            )
+        picture = opened.convert("RGBA" if "A" in opened.getbands() else "RGB")
+        if picture.size != (size.width, size.height):
+            picture = ImageOps.fit(picture, (size.width, size.height), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        # WebP from the Horde becomes PNG: every chat client shows PNG.
+        if extension == "jpg":
+            picture.convert("RGB").save(buffer, "JPEG", quality=95)
+        else:
+            extension = "png"
+            picture.save(buffer, "PNG", optimize=False, compress_level=3)
+    return FinalImage(
+        buffer.getvalue(), extension, size.width, size.height, image.seed, image.revised_prompt
+    )
+
+
+async def render_spec(
+    provider: ImageProvider,
+    spec: PromptSpec,
+    size: Size,
+    seeds: list[int],
+    slots: asyncio.Semaphore,
+    *,
+    source: PromptSource | None = None,
+    progress: Progress | None = None,
+) -> RenderOutcome:
+    """Render `len(seeds)` images of `spec`, up to the provider's cap at once.
+
+    Images that render are kept even when others fail. A refusal for safety gets one
+    rewrite of the prompt (by `source`) and one retry before it is reported.
+    """
+    rendered_size = provider.sizes().fit(size)
+    per_call = max(1, provider.max_images_per_call)
+    chunks = [seeds[i : i + per_call] for i in range(0, len(seeds), per_call)]
+    results: list[list[FinalImage] | None] = [None] * len(chunks)
+    errors: list[ProviderError | None] = [None] * len(chunks)
+    done = 0
+    await _report(progress, 0, len(seeds))
+
+    async def run_chunk(index: int, prompt: str, revised: str | None) -> None:
+        nonlocal done
+        request = RenderRequest(
+            prompt=prompt,
+            negative_prompt=spec.negative_prompt,
+            size=rendered_size,
+            seeds=tuple(chunks[index]),
+            settings=dict(spec.settings),
+            model=provider.model,
+            role=spec.role,
+        )
+        try:
+            async with slots:
+                images = await provider.render(request)
+            finals = await asyncio.to_thread(
+                lambda: [to_exact_size(image, size) for image in images]
+            )
+        except ProviderError as exc:
+            errors[index] = exc
+            return
+        results[index] = [
+            FinalImage(
+                f.data,
+                f.extension,
+                f.width,
+                f.height,
+                f.seed if f.seed is not None else seed,
+                f.revised_prompt or revised,
+            )
+            for f, seed in zip(finals, chunks[index], strict=False)
+        ]
+        errors[index] = None
+        done += len(results[index])
+        await _report(progress, done, len(seeds))
+
+    await asyncio.gather(*(run_chunk(i, spec.prompt, None) for i in range(len(chunks))))
+
+    softened_prompt = None
+    refused = [i for i, error in enumerate(errors) if isinstance(error, Refused)]
+    if refused and source is not None:
+        try:
+            softened = await source.soften(spec, str(errors[refused[0]]))
+        except ProviderError:
+            softened = None
+        if softened is not None and softened.prompt != spec.prompt:
+            softened_prompt = softened.prompt
+            await asyncio.gather(*(run_chunk(i, softened.prompt, softened.prompt) for i in refused))
+
+    images = [image for chunk in results if chunk for image in chunk]
+    failures = [error for error in errors if error is not None]
+    return RenderOutcome(images, failures, rendered_size, softened_prompt)

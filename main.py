@@ -1,0 +1,28 @@
+"""The original tool's command line: `python main.py 10 1024x576 --stable-diffusion`.
+
+COUNT [SIZE] [--dalle | --stable-diffusion | --stability | --comfyui | --horde | --local]
+[--only-prompts]. When several provider flags are given the first wins.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bot.cli import PROVIDER_CHOICES, main
+
+FLAGS = {f"--{name}": name for name in PROVIDER_CHOICES}
+
+
+def translate(argv: list[str]) -> list[str]:
+    """Turn the original arguments into an `imagebot` command line."""
+    provider = next((FLAGS[arg] for arg in argv if arg in FLAGS), None)
+    rest = [arg for arg in argv if arg not in FLAGS]
+    if "--only-prompts" in rest:
+        rest.remove("--only-prompts")
+        positional = [arg for arg in rest if not arg.startswith("-")]
+        return ["prompts", *positional[:1], *[a for a in rest if a not in positional[:1]]]
+    return ["generate", *rest, *(["--provider", provider] if provider else [])]
+
+
+if __name__ == "__main__":
+    sys.exit(main(translate(sys.argv[1:])))

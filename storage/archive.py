@@ -1,0 +1,139 @@
+"""Batch folders: images, info.json and info.md, published whole or not at all (SPEC §4)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from storage.files import atomic_write_bytes, atomic_write_text, fsync_dir, slugify
+
+STAGING = ".staging"
+
+
+@dataclass(frozen=True)
+class ArchivedImage:
+    """One image file of a batch as info.json lists it."""
+
+    file: str
+    width: int
+    height: int
+    seed: int | None
+    sha256: str
+    revised_prompt: str | None = None
+
+    def info(self) -> dict[str, Any]:
+        data = asdict(self)
+        if data["revised_prompt"] is None:
+            del data["revised_prompt"]
+        return data
+
+
+class Archive:
+    """The archive root. Batches are staged in a hidden folder and renamed into place."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def stage(self, batch_id: str) -> Path:
+        """A fresh private folder where a batch is assembled."""
+        folder = self.root / STAGING / batch_id
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        return folder
+
+    def write_image(
+        self,
+        staging: Path,
+        number: int,
+        data: bytes,
+        *,
+        extension: str,
+        width: int,
+        height: int,
+        seed: int | None,
+        revised_prompt: str | None = None,
+    ) -> ArchivedImage:
+        name = f"{number}.{extension}"
+        atomic_write_bytes(staging / name, data)
+        return ArchivedImage(
+            file=name,
+            width=width,
+            height=height,
+            seed=seed,
+            sha256=hashlib.sha256(data).hexdigest(),
+            revised_prompt=revised_prompt,
+        )
+
+    def publish(self, staging: Path, info: dict[str, Any], created_at: datetime) -> Path:
+        """Write info.json and info.md, then move the batch to its final, unique folder."""
+        atomic_write_text(staging / "info.json", json.dumps(info, ensure_ascii=False, indent=2))
+        atomic_write_text(staging / "info.md", render_info_md(info))
+        base = f"{created_at.strftime('%Y%m%d-%H%M%S')}-{slugify(info.get('title') or '')}"
+        for suffix in range(1, 10_000):
+            target = self.root / (base if suffix == 1 else f"{base}-{suffix}")
+            try:
+                # rename() onto an existing non-empty folder fails, which is what we want:
+                # two batches never share a folder.
+                target.mkdir()
+            except FileExistsError:
+                continue
+            os.replace(staging, target)
+            fsync_dir(self.root)
+            return target
+        raise RuntimeError(f"no free folder name for {base}")
+
+    def discard(self, staging: Path) -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def clean_staging(self) -> None:
+        """Remove half-assembled batches left by a crash."""
+        shutil.rmtree(self.root / STAGING, ignore_errors=True)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\n", " ").strip()
+
+
+def render_info_md(info: dict[str, Any]) -> str:
+    """info.json for people: what was asked, what was made, the images inline."""
+    tags = ", ".join(info.get("metatags") or [])
+    lines = [
+        f"# {_md_escape(info.get('title') or 'Untitled')}",
+        "",
+        info.get("description") or "",
+        "",
+        f"**Tags:** {tags}",
+        "",
+        "## Prompt",
+        "",
+        f"> {_md_escape(info.get('prompt') or '')}",
+        "",
+    ]
+    if info.get("negative_prompt"):
+        lines += [f"**Negative prompt:** {_md_escape(info['negative_prompt'])}", ""]
+    lines += [
+        f"**Provider:** {info.get('provider')} ({info.get('model')})  ",
+        f"**Prompt source:** {info.get('prompt_source')}"
+        + (f" ({info['prompt_model']})" if info.get("prompt_model") else "")
+        + "  ",
+        f"**Role:** {info.get('role') or '-'}  ",
+        f"**Theme:** {info.get('theme') or '-'}  ",
+        f"**Size:** {info.get('size')} (rendered at {info.get('rendered_size')})  ",
+        f"**Created:** {info.get('created_at')}",
+        "",
+    ]
+    if info.get("errors"):
+        lines += ["## Errors", ""] + [f"- {error}" for error in info["errors"]] + [""]
+    lines += ["## Images", ""]
+    for image in info.get("images") or []:
+        seed = image.get("seed")
+        caption = f"{image['file']} (seed {seed})" if seed is not None else image["file"]
+        lines += [f"![{caption}]({image['file']})", ""]
+    return "\n".join(lines)

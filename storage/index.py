@@ -1,0 +1,89 @@
+"""The SQLite index of batches and prompt lists (sqlite-utils, with migrations)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from storage.schema import migrations
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 UTC with a Z, to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Index:
+    """One SQLite file holding everything the bot must remember."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        self.db = Database(conn)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---------------------------------------------------------------- batches
+
+    def start_batch(self, row: dict[str, Any]) -> None:
+        """Record a batch before rendering, so a crash leaves it marked, never unknown."""
+        with self.db.atomic():
+            self.db["batches"].insert({**row, "status": "rendering", "image_count": 0}, pk="id")
+
+    def finish_batch(self, batch_id: str, *, status: str, error: str | None, **fields: Any) -> None:
+        """Mark a batch complete, partial or failed, with what it became (folder, count...)."""
+        with self.db.atomic():
+            self.db["batches"].update(batch_id, {"status": status, "error": error, **fields})
+
+    def get_batch(self, batch_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("select * from batches where id = ?", [batch_id]))
+        return rows[0] if rows else None
+
+    def iter_batches(
+        self, *, since: str | None = None, platform: str | None = None, chat_id: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Batches oldest first, streamed (an export of 100,000 rows stays small)."""
+        clauses, params = ["status in ('complete', 'partial')"], []
+        if since:
+            clauses.append("created_at >= ?")
+            params.append(since)
+        if platform is not None:
+            clauses.append("platform = ?")
+            params.append(platform)
+        if chat_id is not None:
+            clauses.append("chat_id = ?")
+            params.append(chat_id)
+        sql = f"select * from batches where {' and '.join(clauses)} order by created_at, rowid"
+        yield from self.db.query(sql, params)
+
+    def mark_interrupted_batches(self) -> int:
+        """Batches left 'rendering' by a crash are failed; their jobs are retried elsewhere."""
+        cursor = self.db.execute(
+            "update batches set status = 'failed', error = 'interrupted' where status = 'rendering'"
+        )
+        return cursor.rowcount
+
+    # ---------------------------------------------------------------- prompts
+
+    def record_prompts(self, rows: list[dict[str, Any]]) -> None:
+        with self.db.atomic():
+            self.db["prompts"].insert_all(rows)
+
+
+def tags_json(tags: list[str]) -> str:
+    return json.dumps(tags, ensure_ascii=False)

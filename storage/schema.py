@@ -1,0 +1,117 @@
+"""The index's schema, as an ordered list of migrations (sqlite-utils Migrations).
+
+Add a new function at the end to change the schema; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("imagebot")
+
+
+@migrations()
+def m001_batches_and_prompts(db: Database) -> None:
+    db["batches"].create(
+        {
+            "id": str,
+            "folder": str,
+            "title": str,
+            "description": str,
+            "metatags": str,
+            "prompt": str,
+            "negative_prompt": str,
+            "prompt_source": str,
+            "prompt_model": str,
+            "provider": str,
+            "model": str,
+            "size": str,
+            "rendered_size": str,
+            "role": str,
+            "theme": str,
+            "status": str,  # rendering, complete, partial, failed
+            "error": str,
+            "image_count": int,
+            "created_at": str,
+            "platform": str,
+            "user_id": str,
+            "user_name": str,
+            "chat_id": str,
+            "guild_id": str,
+            "job_id": str,
+        },
+        pk="id",
+    )
+    db["batches"].create_index(["created_at"])
+    db["batches"].create_index(["platform", "chat_id", "created_at"])
+    db["prompts"].create(
+        {
+            "id": int,
+            "title": str,
+            "description": str,
+            "metatags": str,
+            "prompt": str,
+            "role": str,
+            "theme": str,
+            "prompt_source": str,
+            "prompt_model": str,
+            "created_at": str,
+            "csv_path": str,
+            "platform": str,
+            "user_id": str,
+            "chat_id": str,
+        },
+        pk="id",
+    )
+
+
+@migrations()
+def m002_jobs(db: Database) -> None:
+    db["jobs"].create(
+        {
+            "id": str,
+            "kind": str,  # generate, prompts, daily
+            "status": str,  # accepted, running, done, failed, cancelled
+            "platform": str,
+            "user_id": str,
+            "user_name": str,
+            "chat_id": str,
+            "guild_id": str,
+            "provider": str,
+            "image_count": int,  # images asked: what the daily quota counts
+            "payload": str,  # JSON: the validated arguments
+            "reply": str,  # JSON: where and how to answer, even after a restart
+            "result": str,  # JSON: what was answered
+            "error": str,
+            "attempts": int,
+            "answered": int,  # 1 once the user was answered: never answer twice
+            "created_at": str,
+            "started_at": str,
+            "finished_at": str,
+        },
+        pk="id",
+    )
+    db["jobs"].create_index(["status", "created_at"])
+    db["jobs"].create_index(["platform", "user_id", "created_at"])
+
+
+@migrations()
+def m003_daily(db: Database) -> None:
+    db["daily_schedules"].create(
+        {
+            "id": str,  # platform:chat_id
+            "platform": str,
+            "chat_id": str,
+            "guild_id": str,
+            "time_utc": str,  # HH:MM
+            "provider": str,
+            "size": str,
+            "count": int,
+            "created_by": str,
+            "created_at": str,
+            "last_run_date": str,  # YYYY-MM-DD of the last post made
+            "last_role": str,  # the rotation never repeats a role two days running
+        },
+        pk="id",
+    )
