@@ -1,0 +1,73 @@
+"""Map the openai SDK's exceptions onto the ProviderError family, with secrets scrubbed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import openai
+
+from providers.base import NeedsKey, ProviderError, Unavailable
+from providers.http_errors import error_for_status, server_message
+
+KEY_VARIABLE = "OPENAI_API_KEY"
+# Anything shaped like an OpenAI-style key, in case a server echoes one we did not send.
+KEY_PATTERN = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{6,}")
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` with every secret (and anything key-shaped) masked."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return KEY_PATTERN.sub("***", text)
+
+
+def error_for_openai(
+    provider: str, exc: BaseException, *, secrets: Iterable[str | None] = ()
+) -> ProviderError:
+    """The ProviderError for an openai SDK exception (status errors go through http_errors)."""
+    secrets = tuple(secrets)
+    mapped = _map(provider, exc)
+    message = scrub(mapped.message, secrets)
+    return type(mapped)(provider, message, retry_after=mapped.retry_after)
+
+
+def _map(provider: str, exc: BaseException) -> ProviderError:
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return Unavailable(provider, "the server did not answer in time")
+    if isinstance(exc, openai.APIConnectionError):
+        where = _host_of(exc)
+        return Unavailable(provider, f"cannot connect to {where}" if where else "connection failed")
+    if isinstance(exc, openai.APIStatusError):
+        body = _body_text(exc)
+        mapped = error_for_status(provider, exc.status_code, body, exc.response.headers)
+        if isinstance(mapped, NeedsKey):
+            return NeedsKey(
+                provider,
+                f"the server refused the key (HTTP {exc.status_code}): "
+                f"{server_message(body)}; check {KEY_VARIABLE}",
+            )
+        return mapped
+    if isinstance(exc, openai.APIError):
+        return ProviderError(provider, exc.message or exc.__class__.__name__)
+    if isinstance(exc, openai.OpenAIError):
+        return ProviderError(provider, f"{exc.__class__.__name__}: {exc}")
+    return ProviderError(provider, f"{exc.__class__.__name__}: {exc}")
+
+
+def _body_text(exc: openai.APIStatusError) -> str:
+    try:
+        return exc.response.text
+    except Exception:  # a streamed or closed response: fall back on what the SDK parsed
+        return str(exc.message)
+
+
+def _host_of(exc: openai.APIConnectionError) -> str:
+    try:
+        url = exc.request.url
+        return f"{url.host}:{url.port}" if url.port else str(url.host)
+    except Exception:  # no request attached
+        return ""

@@ -1,0 +1,210 @@
+"""The `dalle` provider: the OpenAI Images API (DALL·E 2/3, GPT Image) and compatible servers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import openai
+
+from providers.base import (
+    BadResponse,
+    FixedSizes,
+    NeedsKey,
+    ProviderError,
+    RenderedImage,
+    RenderRequest,
+    Size,
+    SizeRule,
+)
+from providers.http_errors import request_bytes
+from providers.openai_errors import error_for_openai
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from bot.settings import Settings
+
+PROVIDER = "dalle"
+
+
+def _sizes(*pairs: tuple[int, int]) -> FixedSizes:
+    return FixedSizes(tuple(Size(w, h) for w, h in pairs))
+
+
+@dataclass(frozen=True)
+class ModelRules:
+    """What one image model accepts."""
+
+    sizes: FixedSizes
+    max_n: int
+    takes_response_format: bool  # GPT Image models always answer base64 and reject the field
+    prompt_limit: int
+    known: bool = True  # unknown models get their size passed through unchecked
+
+
+DALL_E_2 = ModelRules(_sizes((256, 256), (512, 512), (1024, 1024)), 10, True, 1000)
+DALL_E_3 = ModelRules(_sizes((1024, 1024), (1792, 1024), (1024, 1792)), 1, True, 4000)
+GPT_IMAGE = ModelRules(_sizes((1024, 1024), (1536, 1024), (1024, 1536)), 10, False, 32000)
+OTHER = ModelRules(DALL_E_2.sizes, 10, True, 32000, known=False)
+
+
+def rules_for(model: str) -> ModelRules:
+    """The rules of `model`; LocalAI and other compatible servers get dall-e-2's."""
+    name = model.lower()
+    if name == "dall-e-2":
+        return DALL_E_2
+    if name == "dall-e-3":
+        return DALL_E_3
+    if name.startswith("gpt-image"):
+        return GPT_IMAGE
+    return OTHER
+
+
+def image_format(data: bytes) -> str:
+    """The file extension that fits `data`'s magic bytes."""
+    if data.startswith(b"\x89PNG"):
+        return "png"
+    if data.startswith(b"\xff\xd8"):
+        return "jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    raise BadResponse(PROVIDER, "the server sent something that is not a PNG, JPEG, WebP or GIF")
+
+
+class OpenAIImagesProvider:
+    """Renders with `images.generate`; asks for base64 where the model allows it."""
+
+    provider_id: ClassVar[str] = PROVIDER
+    key_env_var: ClassVar[str | None] = "OPENAI_API_KEY"
+    offline: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        model: str,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        concurrency: int = 4,
+        timeout: float = 180.0,
+        max_retries: int = 2,
+    ):
+        if not api_key and not base_url:
+            raise NeedsKey(
+                PROVIDER, "set OPENAI_API_KEY, or OPENAI_BASE_URL for a compatible image server"
+            )
+        self._session = session
+        self._model = model
+        self._rules = rules_for(model)
+        self._key = api_key
+        self._concurrency = max(1, concurrency)
+        self._timeout = timeout
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or "not-needed",
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, session: aiohttp.ClientSession
+    ) -> OpenAIImagesProvider:
+        """A provider for OPENAI_API_KEY / OPENAI_BASE_URL and IMAGEBOT_IMAGE_MODEL."""
+        key = settings.openai_api_key.reveal() if settings.openai_api_key else None
+        return cls(
+            session=session,
+            model=settings.image_model,
+            api_key=key,
+            base_url=settings.openai_base_url,
+            concurrency=settings.provider_concurrency,
+        )
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def max_images_per_call(self) -> int:
+        return self._rules.max_n
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._concurrency
+
+    def sizes(self) -> SizeRule:
+        """The sizes this model renders."""
+        return self._rules.sizes
+
+    async def render(self, request: RenderRequest) -> Sequence[RenderedImage]:
+        """`request.count` images of the prompt at the fitted size."""
+        model = request.model or self._model
+        rules = rules_for(model)
+        size = request.size
+        if rules.known and size not in rules.sizes.sizes:
+            size = rules.sizes.fit(size)  # a caller that skipped sizes(); never send a 400 size
+        counts = [
+            min(rules.max_n, request.count - done) for done in range(0, request.count, rules.max_n)
+        ]
+        batches = await asyncio.gather(
+            *(self._generate(model, rules, request.prompt, size, n) for n in counts)
+        )
+        return [image for batch in batches for image in batch]
+
+    async def _generate(
+        self, model: str, rules: ModelRules, prompt: str, size: Size, n: int
+    ) -> list[RenderedImage]:
+        params: dict[str, Any] = {
+            "model": model,
+            "prompt": prompt[: rules.prompt_limit],
+            "n": n,
+            "size": str(size),
+        }
+        if rules.takes_response_format:
+            params["response_format"] = "b64_json"
+        # Raised outside the except blocks so no SDK exception (which may quote the key)
+        # rides along as __context__.
+        error: ProviderError | None = None
+        try:
+            answer = await self._client.images.generate(**params)
+        except openai.OpenAIError as exc:
+            error = error_for_openai(PROVIDER, exc, secrets=[self._key])
+        except ValueError as exc:  # a 200 whose body is not JSON
+            error = BadResponse(PROVIDER, f"the server sent an unreadable answer: {exc}")
+        if error is not None:
+            raise error
+        items = answer.data or []
+        if len(items) < n:
+            raise BadResponse(PROVIDER, f"asked for {n} images, the server sent {len(items)}")
+        return list(await asyncio.gather(*(self._image(item) for item in items[:n])))
+
+    async def _image(self, item: Any) -> RenderedImage:
+        if item.b64_json:
+            try:
+                data = base64.b64decode(item.b64_json, validate=True)
+            except (binascii.Error, ValueError):
+                raise BadResponse(PROVIDER, "the server sent an image that is not base64") from None
+        elif item.url:
+            # A server that ignores response_format answers with links; they expire, so fetch now.
+            data, _ = await request_bytes(
+                self._session, "GET", item.url, provider=PROVIDER, timeout=self._timeout
+            )
+        else:
+            raise BadResponse(PROVIDER, "the server sent an image with neither data nor a URL")
+        return RenderedImage(
+            data=data,
+            seed=None,
+            format=image_format(data),
+            revised_prompt=item.revised_prompt or None,
+        )
+
+    async def aclose(self) -> None:
+        """Close the SDK's HTTP client (the shared aiohttp session belongs to the caller)."""
+        await self._client.close()
