@@ -1,0 +1,416 @@
+"""The Bot API's behaviour for the fake Telegram server: its state, limits and methods.
+
+`BotApiState` holds what a real Bot API server knows about one bot (chats, users, messages,
+commands, webhook, queued updates, files) and implements each method as `_m_<lower-case name>`
+taking the request's fields and file parts; telegram_server.py puts HTTP in front of it.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import math
+import re
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tests.fakes.telegram_wire import (
+    ALBUM_MAX,
+    CALLBACK_DATA_MAX,
+    CAPTION_MAX,
+    CHAT_ACTIONS,
+    DOWNLOAD_MAX_BYTES,
+    NOT_MODIFIED,
+    TEXT_MAX,
+    ApiError,
+    MediaItem,
+    SentRecord,
+    UploadedFile,
+    bad,
+    chat_full_info,
+    media_content,
+    member,
+    photo_problem,
+    utf16_len,
+    visible_text,
+)
+
+
+class BotApiState:
+    """What the Bot API server knows about one bot, and the methods that change it."""
+
+    def __init__(
+        self,
+        token: str = "42:TEST",
+        *,
+        bot_username: str = "imagebot_test_bot",
+        rate_limits: bool = True,
+        per_second: int = 30,
+        per_group_minute: int = 20,
+    ) -> None:
+        self.tokens = {token}
+        bot_id = int(token.split(":", 1)[0])
+        self.bot_user = {"id": bot_id, "is_bot": True, "first_name": "imagebot"}
+        self.bot_user.update(username=bot_username, can_join_groups=True)
+        self.bot_user.update(can_read_all_group_messages=False, supports_inline_queries=False)
+        self.rate_limits = rate_limits  # 30 messages/s overall, 20/min per group, as documented
+        self.per_second, self.per_group_minute = per_second, per_group_minute
+        self.sent: list[SentRecord] = []
+        self.messages: dict[tuple[int, int], dict[str, Any]] = {}
+        self.chats: dict[int, dict[str, Any]] = {}
+        self.users: dict[int, dict[str, Any]] = {}
+        self.admins: dict[int, list[int]] = {}
+        self.owners: dict[int, int] = {}
+        self.commands: dict[tuple[str, str], list[dict[str, str]]] = {}
+        self.chat_actions: list[tuple[int, str]] = []
+        self.callback_answers: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, UploadedFile] = {}
+        self.too_many_requests = 0  # 429s given, from the limits or injected
+        self._callback_ids: set[str] = set()
+        self._ids = itertools.count(1)
+        self._message_ids: dict[int, itertools.count[int]] = {}
+        self._sends: collections.deque[float] = collections.deque()
+        self._group_sends: dict[int, collections.deque[float]] = {}
+        self._frozen: float | None = None
+        self._offset = 0.0
+        self._method_table = {
+            name[3:]: getattr(self, name) for name in dir(self) if name.startswith("_m_")
+        }
+
+    # --- clock and rate limits ------------------------------------------------------------
+    def now(self) -> float:
+        """The fake's clock (monotonic seconds), which tests may freeze or move on."""
+        return (self._frozen if self._frozen is not None else time.monotonic()) + self._offset
+
+    def freeze_clock(self) -> None:
+        """Stop the clock so rate windows do not depend on how fast the machine is."""
+        self._frozen = time.monotonic()
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on, e.g. past a retry_after, without sleeping."""
+        self._offset += seconds
+
+    def _throttle(self, chat_id: int, count: int) -> None:
+        if not self.rate_limits:
+            return
+        now = self.now()
+        while self._sends and self._sends[0] <= now - 1:
+            self._sends.popleft()
+        if self._sends and len(self._sends) + count > self.per_second:
+            raise self._retry_after(self._sends[0] + 1 - now)
+        group = self._group_sends.setdefault(chat_id, collections.deque())
+        while group and group[0] <= now - 60:
+            group.popleft()
+        if chat_id < 0 and group and len(group) + count > self.per_group_minute:
+            raise self._retry_after(group[0] + 60 - now)
+        self._sends.extend([now] * count)
+        group.extend([now] * count)
+
+    @staticmethod
+    def _retry_after(seconds: float) -> ApiError:
+        wait = max(1, math.ceil(round(seconds, 3)))  # no float noise: 60.0000001 is 60
+        return ApiError(429, f"Too Many Requests: retry after {wait}", wait)
+
+    def user(self, user: int | Mapping[str, Any]) -> dict[str, Any]:
+        """A User object (an id gets a made-up name), registered with the fake."""
+        if isinstance(user, int) and user in self.users:
+            return self.users[user]
+        data = {"id": user} if isinstance(user, int) else dict(user)
+        n = data["id"]
+        full = {"is_bot": False, "first_name": f"User{n}", "username": f"user{n}", **data}
+        self.users[n] = full
+        return full
+
+    def chat(self, chat: int | Mapping[str, Any], user: Mapping[str, Any] | None = None) -> dict:
+        """A Chat: positive ids are private, -100... supergroups, other negative ids groups."""
+        if isinstance(chat, int) and chat in self.chats:
+            return self.chats[chat]
+        data = {"id": chat} if isinstance(chat, int) else dict(chat)
+        n = data["id"]
+        if n > 0:
+            base = {"type": "private", "first_name": (user or {}).get("first_name", f"User{n}")}
+        else:
+            kind = "supergroup" if n <= -1000000000000 else "group"
+            base = {"type": kind, "title": f"Group {-n}"}
+        full = {**base, **data}
+        self.chats[n] = full
+        return full
+
+    # --- helpers shared by the methods ---------------------------------------------------
+    def _date(self) -> int:
+        return int(time.time() + self._offset)
+
+    def _next_message_id(self, chat_id: int) -> int:
+        return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
+
+    def _chat_of(self, params: Mapping[str, Any], key: str = "chat_id") -> dict[str, Any]:
+        raw = str(params.get(key, "")).strip()
+        if not raw:
+            raise bad(f"{key} is empty")
+        if raw.startswith("@"):
+            found = [c for c in self.chats.values() if c.get("username") == raw[1:]]
+        else:
+            chat_id = int(raw) if re.fullmatch(r"-?\d+", raw) else None
+            found = [self.chats[chat_id]] if chat_id in self.chats else []
+        if not found:
+            raise bad("chat not found")
+        return found[0]
+
+    def _json(self, params: Mapping[str, Any], key: str, error: str) -> Any:
+        value = params.get(key)
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise bad(error) from None
+        return value
+
+    def _markup(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        markup = self._json(params, "reply_markup", "can't parse reply keyboard markup JSON object")
+        if not isinstance(markup, dict) or "inline_keyboard" not in markup:
+            return None  # reply keyboards are not part of the Message object
+        rows = markup["inline_keyboard"]
+        if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+            raise bad(
+                'Field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays'
+            )
+        for button in (b for row in rows for b in row):
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= CALLBACK_DATA_MAX:
+                raise bad("BUTTON_DATA_INVALID")
+        return markup
+
+    def _caption(self, caption: Any, parse_mode: Any) -> str | None:
+        if caption in (None, ""):
+            return None
+        shown = visible_text(str(caption), parse_mode)
+        if utf16_len(shown) > CAPTION_MAX:
+            raise bad("message caption is too long")
+        return shown
+
+    def _input_file(
+        self, value: Any, files: dict[str, UploadedFile], field_name: str
+    ) -> UploadedFile:
+        if isinstance(value, str) and value.startswith("attach://"):
+            value = files.get(value[len("attach://") :])
+        elif value is None:
+            value = files.get(field_name)
+        elif isinstance(value, str) and value.rsplit("_", 1)[0] in self.files:
+            return self.files[value.rsplit("_", 1)[0]]  # a file_id sent before
+        if not isinstance(value, UploadedFile):
+            raise bad("wrong file identifier/HTTP URL specified")
+        if not value.data:
+            raise bad("file must be non-empty")
+        if not value.file_id:
+            value.file_id = f"AgAC{next(self._ids):08d}"
+            self.files[value.file_id] = value
+        return value
+
+    def _new_message(self, chat: dict[str, Any], **content: Any) -> dict[str, Any]:
+        message_id = self._next_message_id(chat["id"])
+        message = {"message_id": message_id, "from": self.bot_user, "chat": chat}
+        message |= {"date": self._date()} | {k: v for k, v in content.items() if v is not None}
+        self.messages[(chat["id"], message_id)] = message
+        return message
+
+    def _text(self, p: Mapping[str, Any]) -> str:
+        text = str(p.get("text") or "")
+        shown = visible_text(text, p.get("parse_mode")) if text.strip() else ""
+        if not shown.strip():
+            raise bad("message text is empty")
+        if utf16_len(shown) > TEXT_MAX:
+            raise bad("message is too long")
+        return shown
+
+    def _edit_target(self, params: Mapping[str, Any], action: str) -> dict[str, Any]:
+        chat = self._chat_of(params)
+        message = self.messages.get((chat["id"], int(params.get("message_id") or 0)))
+        if message is None or message["from"]["id"] != self.bot_user["id"]:
+            raise bad(f"message to {action} not found")
+        return message
+
+    # --- methods (name after _m_ is the lower-cased Bot API method) ------------------------
+    async def _m_getme(self, p: dict, f: dict) -> Any:
+        return self.bot_user
+
+    def _commands_key(self, p: dict) -> tuple[str, str]:
+        scope = self._json(p, "scope", "can't parse BotCommandScope JSON object")
+        scope = scope or {"type": "default"}
+        return json.dumps(scope, sort_keys=True), str(p.get("language_code") or "")
+
+    async def _m_setmycommands(self, p: dict, f: dict) -> Any:
+        commands = self._json(p, "commands", "can't parse commands JSON object")
+        if not isinstance(commands, list):
+            raise bad("Expected an Array of BotCommand")
+        if len(commands) > 100:
+            raise bad("too many commands specified")
+        for command in commands:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", str(command.get("command", "")).lstrip("/")):
+                raise bad("BOT_COMMAND_INVALID")
+            if not 1 <= len(str(command.get("description", ""))) <= 256:
+                empty = not command.get("description")
+                raise bad(
+                    "command description is empty" if empty else "BOT_COMMAND_DESCRIPTION_INVALID"
+                )
+        self.commands[self._commands_key(p)] = [
+            {"command": str(c["command"]).lstrip("/"), "description": c["description"]}
+            for c in commands
+        ]
+        return True
+
+    async def _m_getmycommands(self, p: dict, f: dict) -> Any:
+        return self.commands.get(self._commands_key(p), [])
+
+    async def _m_deletemycommands(self, p: dict, f: dict) -> Any:
+        self.commands.pop(self._commands_key(p), None)
+        return True
+
+    async def _m_sendmessage(self, p: dict, f: dict) -> Any:
+        chat, shown, markup = self._chat_of(p), self._text(p), self._markup(p)
+        self._throttle(chat["id"], 1)
+        message = self._new_message(chat, text=shown, reply_markup=markup)
+        record = SentRecord("sendMessage", chat["id"], [message], text=shown, reply_markup=markup)
+        record.parse_mode = p.get("parse_mode")
+        self.sent.append(record)
+        return message
+
+    async def _send_file(self, p: dict, f: dict, kind: str) -> Any:
+        chat = self._chat_of(p)
+        caption = self._caption(p.get("caption"), p.get("parse_mode"))
+        markup = self._markup(p)
+        file = self._input_file(p.get(kind), f, kind)
+        if kind == "photo" and (problem := photo_problem(file)):
+            raise bad(problem)
+        self._throttle(chat["id"], 1)
+        message = self._new_message(
+            chat, caption=caption, reply_markup=markup, **media_content(kind, file)
+        )
+        method = "sendPhoto" if kind == "photo" else "sendDocument"
+        record = SentRecord(method, chat["id"], [message], caption=caption, files=[file])
+        record.parse_mode, record.reply_markup = p.get("parse_mode"), markup
+        self.sent.append(record)
+        return message
+
+    async def _m_sendphoto(self, p: dict, f: dict) -> Any:
+        return await self._send_file(p, f, "photo")
+
+    async def _m_senddocument(self, p: dict, f: dict) -> Any:
+        return await self._send_file(p, f, "document")
+
+    async def _m_sendmediagroup(self, p: dict, f: dict) -> Any:
+        chat = self._chat_of(p)
+        if p.get("media") in (None, ""):
+            raise bad('parameter "media" is required')
+        media = self._json(p, "media", "can't parse media JSON object")
+        if not isinstance(media, list):
+            raise bad("Expected an Array of InputMedia")
+        if not media:
+            raise bad("there are no messages to send")
+        if len(media) > ALBUM_MAX:
+            raise bad("too many messages to send as an album")
+        kinds = [str(m.get("type")) for m in media]
+        if "document" in kinds and set(kinds) != {"document"}:
+            raise bad("document can't be mixed with other media types")
+        items = []
+        for m in media:
+            ref = m.get("media")
+            if isinstance(ref, str) and ref.startswith("attach://") and ref[9:] not in f:
+                raise bad("can't parse InputMedia: media not found")
+            caption = self._caption(m.get("caption"), m.get("parse_mode"))
+            items.append(
+                MediaItem(m["type"], caption, m.get("parse_mode"), self._input_file(ref, f, ""))
+            )
+        for n, item in enumerate(items, 1):  # the servers refuse a photo after the upload
+            if item.type == "photo" and (problem := photo_problem(item.file)):
+                raise bad(f'failed to send message #{n} with the error message "{problem}"')
+        self._throttle(chat["id"], len(items))
+        group_id = str(13000000000000000 + next(self._ids)) if len(items) > 1 else None
+        messages = []
+        for item in items:
+            content = media_content(item.type, item.file)
+            messages.append(
+                self._new_message(chat, media_group_id=group_id, caption=item.caption, **content)
+            )
+        files = [i.file for i in items]
+        record = SentRecord("sendMediaGroup", chat["id"], messages, files=files, media=items)
+        record.caption = items[0].caption
+        self.sent.append(record)
+        return messages
+
+    async def _m_editmessagetext(self, p: dict, f: dict) -> Any:
+        message = self._edit_target(p, "edit")
+        if "text" not in message:
+            raise bad("there is no text in the message to edit")
+        shown, markup = self._text(p), self._markup(p)
+        if shown == message["text"] and markup == message.get("reply_markup"):
+            raise bad(NOT_MODIFIED.removeprefix("Bad Request: "))
+        message.update(text=shown, edit_date=self._date())
+        message.pop("reply_markup", None)
+        if markup:
+            message["reply_markup"] = markup
+        return message
+
+    async def _m_editmessagereplymarkup(self, p: dict, f: dict) -> Any:
+        message = self._edit_target(p, "edit")
+        markup = self._markup(p)
+        if markup == message.get("reply_markup"):
+            raise bad(NOT_MODIFIED.removeprefix("Bad Request: "))
+        message.pop("reply_markup", None)
+        if markup:
+            message["reply_markup"] = markup
+        message["edit_date"] = self._date()
+        return message
+
+    async def _m_deletemessage(self, p: dict, f: dict) -> Any:
+        message = self._edit_target(p, "delete")
+        del self.messages[(message["chat"]["id"], message["message_id"])]
+        return True
+
+    async def _m_sendchataction(self, p: dict, f: dict) -> Any:
+        chat = self._chat_of(p)
+        if p.get("action") not in CHAT_ACTIONS:
+            raise bad("wrong parameter action in request")
+        self.chat_actions.append((chat["id"], str(p["action"])))
+        return True
+
+    async def _m_answercallbackquery(self, p: dict, f: dict) -> Any:
+        query_id = str(p.get("callback_query_id") or "")
+        if query_id not in self._callback_ids or query_id in self.callback_answers:
+            raise bad("query is too old and response timeout expired or query ID is invalid")
+        alert = str(p.get("show_alert")).lower() == "true"
+        self.callback_answers[query_id] = {"text": p.get("text"), "show_alert": alert}
+        return True
+
+    async def _m_getchat(self, p: dict, f: dict) -> Any:
+        return chat_full_info(self._chat_of(p))
+
+    def _member(self, chat_id: int, user_id: int) -> dict[str, Any]:
+        user = self.bot_user if user_id == self.bot_user["id"] else self.user(user_id)
+        if self.owners.get(chat_id) == user_id:
+            return member(user, "creator")
+        return member(user, "administrator" if user_id in self.admins.get(chat_id, []) else "")
+
+    async def _m_getchatadministrators(self, p: dict, f: dict) -> Any:
+        chat = self._chat_of(p)
+        if chat["type"] == "private":
+            raise bad("there are no administrators in the private chat")
+        return [self._member(chat["id"], uid) for uid in self.admins.get(chat["id"], [])]
+
+    async def _m_getchatmember(self, p: dict, f: dict) -> Any:
+        chat = self._chat_of(p)
+        user_id = int(p.get("user_id") or 0)
+        if user_id not in self.users and user_id != self.bot_user["id"]:
+            raise bad("user not found")
+        return self._member(chat["id"], user_id)
+
+    async def _m_getfile(self, p: dict, f: dict) -> Any:
+        file_id = str(p.get("file_id") or "").rsplit("_", 1)[0]
+        upload = self.files.get(file_id)
+        if upload is None:
+            raise bad("invalid file_id")
+        if len(upload.data) > DOWNLOAD_MAX_BYTES:
+            raise bad("file is too big")
+        answer = {"file_id": p["file_id"], "file_unique_id": f"u{file_id}"}
+        return answer | {"file_size": len(upload.data), "file_path": f"files/{file_id}"}
