@@ -1,0 +1,366 @@
+"""The offline prompt source: prompt specs drawn from the role packs in data/, no network."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from providers.base import PromptRequest, PromptSpec
+from providers.roles import DATA_DIR, Role, compose_prompt, expand_text, get_role, load_roles, pick
+
+# Framing words before " of " that are not the subject ("close-up of", "a poster of").
+_FRAMES = (
+    r"close-up|view|shot|portrait|page|spread|poster|screen(?:shot)?|study|detail|interior|"
+    r"glimpse|moment|flat lay|lay|featuring|sketch"
+)
+_FRAME_RE = re.compile(rf"^.*?\b(?:{_FRAMES})\b(?: of| featuring)?\s+", re.IGNORECASE)
+_CUT_RE = re.compile(
+    r",|:|\b(?:in|on|at|with|beside|under|beneath|above|over|against|through|into|from|as|"
+    r"between|among|around|near|by|across|along|towards?|behind|inside|below|to|for|after|"
+    r"framed|surrounded|seen|served|while|that|who|whose|lit|full|half|hidden|made|carved|"
+    r"covered|crowded|overgrown|filled|draped|dotted|patterned|silhouetted|set|deep)\b(?!-)|"
+    r"\band (?:a|an|the|her|his|its|their)\b|"
+    r"\b(?!(?:morning|evening|king|ring|wing|spring|building|painting|string|thing|ceiling)\b)"
+    r"\w{3,}ing\b",
+    re.IGNORECASE,
+)
+_CONTAINERS = {
+    "bowl", "plate", "tray", "stack", "slice", "wedge", "glass", "cup", "pot", "basket", "board",
+    "spread", "platter", "jar", "tower", "scoop", "pan", "tangle", "loaf", "pair", "herd", "flock",
+    "family", "pod", "row", "field", "line", "group", "cluster", "kind",
+}  # fmt: skip
+_DANGLING = {
+    "of", "and", "a", "an", "the", "her", "his", "with", "in", "on", "at", "for", "to", "by",
+}  # fmt: skip
+_ARTICLES = {"a", "an", "the", "some", "two", "three", "its", "their"}
+_WHEN = (
+    ("golden hour", "Golden Hour"), ("blue hour", "Blue Hour"), ("dawn", "Dawn"),
+    ("sunrise", "Sunrise"), ("first light", "First Light"), ("dusk", "Dusk"),
+    ("sunset", "Sunset"), ("twilight", "Twilight"), ("midnight", "Midnight"), ("night", "Night"),
+    ("noon", "Noon"), ("midday", "Noon"),
+)  # fmt: skip
+_WEATHER = (
+    ("candle", "Candlelight"), ("rain", "the Rain"), ("fog", "the Fog"), ("mist", "the Mist"),
+    ("snow", "the Snow"), ("moon", "Moonlight"), ("window", "Window Light"), ("storm", "the Storm"),
+    ("neon", "Neon"), ("aurora", "Aurora Light"), ("frost", "Frost"),
+)  # fmt: skip
+_ADJECTIVES = (
+    "Quiet", "Golden", "Hidden", "Little", "Patient", "Last", "Small", "Wandering", "Gentle",
+    "Lonely", "Bright", "Secret", "Slow", "Distant", "Restless", "Tender", "Silent", "Wild",
+    "Faraway", "Borrowed", "Shining", "Hushed", "Curious", "Bold", "Velvet", "Amber", "Vivid",
+)  # fmt: skip
+# Mood words that contradict each other; a drawn mood must not fight the light and style.
+_BRIGHT = {
+    "bright", "joyful", "airy", "high-key", "playful", "sunny", "cheerful", "pastel", "warm",
+    "inviting", "hopeful",
+}  # fmt: skip
+_DARK = {"dark", "moody", "dramatic", "melancholic", "mysterious", "tense", "low-key", "noir"}
+_CODAS = (
+    "Unhurried", "Remembered", "Up Close", "in Passing", "After Hours", "at Rest", "Alone",
+    "Again", "Undisturbed", "in Detail", "Found", "Revisited",
+)  # fmt: skip
+_FRAMES_AROUND = ("Ode to {}", "Notes on {}", "A Study of {}", "Letters from {}", "{} in Focus")
+_SENTENCE_GLUE = ("catch the eye", "fill the frame", "add texture", "complete the scene")
+
+# Words that commonly trip renderers' safety filters, and tamer stand-ins ("" drops the word).
+_SOFTER = {
+    "blood": "crimson", "bloody": "crimson", "bleeding": "crimson", "gore": "", "gory": "",
+    "guts": "", "corpse": "statue", "corpses": "statues", "dead": "still", "death": "silence",
+    "kill": "face", "killing": "facing", "killer": "hunter", "murder": "mystery",
+    "weapon": "tool", "weapons": "tools", "gun": "lantern", "guns": "lanterns",
+    "rifle": "walking stick", "pistol": "lantern", "knife": "spoon", "knives": "spoons",
+    "sword": "staff", "swords": "staffs", "axe": "staff", "bomb": "lantern",
+    "explosion": "burst of light", "war": "old", "battle": "journey", "battle-worn": "weathered",
+    "wounds": "markings", "wound": "marking", "scar": "marking", "scars": "markings",
+    "violent": "intense", "violence": "drama", "nude": "clothed", "naked": "clothed",
+    "nudity": "", "sexy": "elegant", "sensual": "graceful", "lingerie": "summer dress",
+    "bikini": "summer dress", "topless": "clothed", "horror": "mystery", "terrifying": "mysterious",
+    "scary": "mysterious", "demon": "spirit", "demonic": "otherworldly", "skull": "stone mask",
+    "skulls": "stone masks", "drugs": "herbs", "cigarette": "", "smoking": "",
+    "fangs": "teeth", "burning": "glowing", "fire": "glow",
+}  # fmt: skip
+_RISKY_RE = re.compile(r"\b(" + "|".join(map(re.escape, _SOFTER)) + r")\b", re.IGNORECASE)
+_SAFE_NEGATIVE = "gore, blood, violence, weapons, nudity"
+_SAFE_ADDITION = "family-friendly, peaceful"
+
+
+def _sentence(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip(" ,;")
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
+
+
+def _titlecase(text: str) -> str:
+    small = {"a", "an", "the", "of", "and", "in", "on", "at", "with", "to", "for"}
+    words = text.split()
+    return " ".join(
+        w if (i and w.lower() in small) or w[:1].isupper() else w[:1].upper() + w[1:]
+        for i, w in enumerate(words)
+    )
+
+
+def _core(scene: str, theme: str | None) -> str:
+    """The subject of a scene in a few words, for the title and a tag."""
+    if theme:
+        return " ".join(_trim(_strip_articles(theme.split())[:4])) or theme
+    text = _FRAME_RE.sub("", scene, count=1) if _FRAME_RE.match(scene) else scene
+    all_words = _unwrap(_strip_articles(re.findall(r"[\w'’-]+", text)))
+    words = all_words
+    for cut in _CUT_RE.finditer(text, 1):
+        # The first cut that leaves a subject: "a mining outpost on..." is not cut at "mining".
+        words = _unwrap(_strip_articles(re.findall(r"[\w'’-]+", text[: cut.start()])))
+        if words:
+            break
+    words = words or all_words
+    participle = next((i for i, w in enumerate(words) if i >= 2 and w.endswith("ed")), None)
+    if participle:
+        words = words[:participle]  # "a glass skyscraper reflected in..."
+    if len(words) > 3 and "of" in words[1:-1]:
+        at = words.index("of", 1)
+        tail = 4 if at + 1 < len(words) and words[at + 1].lower() in _ARTICLES else 3
+        words = words[max(0, at - 2) : at + tail]  # "storm elemental of cloud"
+    elif len(words) > 3:
+        words = words[-3:]
+    words = _trim(words)
+    return " ".join(words[:5]) if words else " ".join(re.findall(r"[\w'’-]+", scene)[:3])
+
+
+def _unwrap(words: list[str]) -> list[str]:
+    """ "bowl of ramen" -> "ramen": the container is not the subject."""
+    if "of" in words[:3]:
+        at = words.index("of")
+        if at and words[at - 1].lower() in _CONTAINERS:
+            return _strip_articles(words[at + 1 :])
+    return words
+
+
+def _trim(words: list[str]) -> list[str]:
+    """No title ends on a dangling "of", "with" or "the"."""
+    while words and words[-1].lower() in _DANGLING:
+        words = words[:-1]
+    return words
+
+
+def _strip_articles(words: list[str]) -> list[str]:
+    while words and words[0].lower() in _ARTICLES:
+        words = words[1:]
+    return words
+
+
+def _title(rng: random.Random, core: str, context: str, mood: str) -> str:
+    core_t = _titlecase(core)
+    lowered = context.lower()
+    taken = core.lower()
+    when = next((label for key, label in _WHEN if key in lowered and key not in taken), None)
+    weather = next((label for key, label in _WEATHER if key in lowered and key not in taken), None)
+    options = [
+        f"The {rng.choice(_ADJECTIVES)} {core_t}",
+        f"{core_t}, {rng.choice(_CODAS)}",
+        rng.choice(_FRAMES_AROUND).format(core_t),
+    ]
+    if when:
+        options.append(f"{core_t} at {when}")
+    if weather:
+        options.append(f"{core_t} in {weather}")
+    if mood and len(mood.split()) == 1:
+        options.append(f"{mood.capitalize()} {core_t}")
+    title = rng.choice(options)
+    if len(title) > 60:
+        title = title[:60].rsplit(" ", 1)[0].rstrip(",")
+    return title
+
+
+def _tag(text: str) -> str:
+    text = re.sub(r"[^\w\s'-]+", " ", text.lower().replace("#", ""))
+    return re.sub(r"\s+", " ", text).strip(" -'")
+
+
+def _tags(rng: random.Random, role: Role, parts: list[str], want: int) -> list[str]:
+    """5-12 unique, lowercase tags: the role's own first, then what this scene is made of."""
+    tags: list[str] = []
+
+    def add(text: str) -> None:
+        tag = " ".join(_strip_articles(_tag(text).split()))
+        if tag and len(tag.split()) <= 4 and len(tag) <= 40 and tag not in tags:
+            tags.append(tag)
+
+    own = list(role.tags)
+    rng.shuffle(own)
+    for tag in own[:3]:
+        add(tag)
+    for part in parts:
+        for piece in re.split(r"[,;]", part):
+            add(piece)
+    for tag in own[3:]:
+        if len(tags) >= 5:
+            break
+        add(tag)
+    return tags[: max(5, min(12, want))]
+
+
+def _and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z-]+", text.lower()))
+
+
+def _fitting_mood(rng: random.Random, data_dir: Path, context: str) -> str:
+    """A mood from data/ that does not contradict the light and style already drawn."""
+    said = _words(context)
+    for _ in range(6):
+        mood = expand_text("__common/moods__", rng, data_dir)
+        if "__" in mood:
+            return ""  # no moods file in this data dir
+        words = _words(mood)
+        if not ((words & _BRIGHT and said & _DARK) or (words & _DARK and said & _BRIGHT)):
+            return mood
+    return ""
+
+
+def _author_clause(author: str) -> str:
+    author = author.strip().rstrip(".")
+    if not author:
+        return ""
+    if re.match(r"^(in|with|like|after|evoking|inspired)\b", author, re.IGNORECASE):
+        return author
+    return f"evoking {author}"
+
+
+class TemplateSource:
+    """Prompt specs from data/ role packs and wildcards: offline, seeded, fast."""
+
+    source_id: ClassVar[str] = "templates"
+
+    def __init__(self, data_dir: Path = DATA_DIR, seed: int | None = None) -> None:
+        self._data_dir = Path(data_dir)
+        self._rng = random.Random(seed)
+        load_roles(self._data_dir)  # a broken role file is reported at start, not mid-batch
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TemplateSource:
+        """The templates source reads the role packs shipped in data/."""
+        return cls()
+
+    @property
+    def model(self) -> str | None:
+        return None
+
+    async def generate(self, request: PromptRequest) -> list[PromptSpec]:
+        """`request.count` specs; the same seed, role and theme give the same specs."""
+        fixed = get_role(request.role, self._data_dir) if request.role else None
+        batch_seed = request.seed if request.seed is not None else self._rng.getrandbits(32)
+        roles = sorted(load_roles(self._data_dir).values(), key=lambda r: r.id)
+        random.Random(batch_seed).shuffle(roles)  # a deck: a batch walks through varied roles
+        specs: list[PromptSpec] = []
+        titles: set[str] = set()
+        for index in range(max(0, request.count)):
+            # Spec 0 uses the batch seed itself, so count=1 with a recorded seed re-rolls it.
+            seed = (batch_seed + index * 0x9E3779B1) % 2**32
+            role = fixed or roles[index % len(roles)]
+            spec = self.make_spec(role, seed, request.theme, batch_seed=batch_seed, avoid=titles)
+            titles.add(spec.title)
+            specs.append(spec)
+        return specs
+
+    def make_spec(
+        self,
+        role: Role,
+        seed: int,
+        theme: str | None = None,
+        batch_seed: int | None = None,
+        avoid: set[str] | None = None,
+    ) -> PromptSpec:
+        """One spec of `role` from `seed`, with the picks that made it; titles not in `avoid`."""
+        theme = (theme or "").strip() or None
+        rng = random.Random(seed)
+        picks = pick(role, rng, theme, self._data_dir)
+        scene, style, elements = picks["scene"], picks["style"], picks["elements"]
+        render_type = picks["render_type"]
+        author = _author_clause(picks["author"])
+        look_mood = str(role.look.get("mood", ""))
+        mood = _fitting_mood(rng, self._data_dir, f"{scene} {style} {look_mood}")
+
+        first = scene
+        if render_type:
+            first = f"{scene}, in the {render_type} look"
+        if elements:
+            detail = _and_list(elements)
+            if rng.random() < 0.5:
+                second = f"{style}, with {detail}"
+            else:
+                second = f"{style}; {detail} {rng.choice(_SENTENCE_GLUE)}"
+        else:
+            second = style
+        third = ", ".join(p for p in (f"a {mood} mood" if mood else "", author) if p)
+        description = " ".join(s for s in map(_sentence, (first, second, third)) if s)
+
+        core = _core(scene, theme)
+        # Titles draw from their own stream so re-titling a batch duplicate changes nothing else.
+        # A title must not just echo the opening words of the description.
+        for attempt in range(16):
+            title_rng = random.Random(seed * 31 + attempt)
+            title = _title(title_rng, core, f"{scene} {style}", mood)
+            echo = description.lower().startswith(title.lower())
+            if not echo and title not in (avoid or ()):
+                break
+        parts = [core, theme or "", render_type, style, *elements, mood]
+        tags = _tags(rng, role, parts, rng.randint(7, 10))
+        prompt = compose_prompt(role, description, tags, style, render_type)
+        return PromptSpec(
+            title=title,
+            description=description,
+            metatags=tags,
+            prompt=prompt,
+            negative_prompt=role.negative_prompt,
+            role=role.id,
+            theme=theme,
+            prompt_source=self.source_id,
+            prompt_model=None,
+            picks={"role": role.id, "seed": seed, "batch_seed": batch_seed, **picks, "mood": mood},
+            settings=dict(role.settings),
+        )
+
+    async def soften(self, spec: PromptSpec, reason: str) -> PromptSpec:
+        """The same spec with risky words swapped for tame ones and a gentler prompt."""
+
+        def calm(text: str) -> str:
+            def swap(match: re.Match[str]) -> str:
+                word = _SOFTER[match.group(0).lower()]
+                return word.capitalize() if word and match.group(0)[0].isupper() else word
+
+            text = _RISKY_RE.sub(swap, text)
+            text = re.sub(r"\s+([,.;])", r"\1", re.sub(r"[ \t]{2,}", " ", text))
+            return re.sub(r"(,\s*){2,}", ", ", text).strip(" ,")
+
+        tags = []
+        for tag in (_tag(calm(t)) for t in spec.metatags):
+            if tag and tag not in tags:
+                tags.append(tag)
+        role = get_role(spec.role, self._data_dir) if spec.role else None
+        if len(tags) < 5 and role:
+            tags += [t for t in role.tags if t not in tags][: 5 - len(tags)]
+        prompt = calm(spec.prompt)
+        if _SAFE_ADDITION not in prompt:
+            prompt = f"{prompt}, {_SAFE_ADDITION}"
+        terms = [t.strip() for t in spec.negative_prompt.split(",") if t.strip()]
+        terms += [t for t in _SAFE_NEGATIVE.split(", ") if t not in terms]
+        negative = ", ".join(terms)
+        return replace(
+            spec,
+            title=calm(spec.title) or spec.title,
+            description=calm(spec.description),
+            metatags=tags[:12],
+            prompt=prompt,
+            negative_prompt=negative,
+            picks={**spec.picks, "softened": reason},
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release: no network, no files held open."""
