@@ -1,0 +1,177 @@
+"""The offline `local` renderer: exact sizes, seeds, colours and scenes that follow the prompt."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from bot.settings import Settings
+from providers.base import BadResponse, RenderRequest, Size
+from providers.local import LocalProvider
+from providers.registry import build_provider
+
+ROLES = [
+    "landscape-photographer",
+    "food-photographer",
+    "people-photographer",
+    "monster-concept-artist",
+    "render-3d",
+    "illustrator-2d",
+    "pixel-artist",
+    "painter",
+]
+
+
+async def render(
+    prompt: str, role: str = "landscape-photographer", size: str = "128x128", seed: int = 1
+) -> bytes:
+    provider = LocalProvider()
+    request = RenderRequest(prompt, "", Size.parse(size), (seed,), role=role)
+    (image,) = await provider.render(request)
+    assert image.seed == seed and image.format == "png"
+    return image.data
+
+
+def opened(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
+def difference(a: bytes, b: bytes) -> float:
+    """Mean absolute difference of two images' luminance, 0-255."""
+    return ImageStat.Stat(
+        ImageChops.difference(opened(a).convert("L"), opened(b).convert("L"))
+    ).mean[0]
+
+
+def test_metadata_and_sizes_render_exactly_what_is_asked() -> None:
+    provider = LocalProvider.from_settings(Settings(), None)
+    assert (provider.provider_id, provider.key_env_var, provider.offline) == ("local", None, True)
+    assert provider.model == "offline-procedural-v1"
+    assert (provider.max_images_per_call, provider.max_concurrency) == (1, 2)
+    for size in (Size(64, 64), Size(1000, 701), Size(4096, 4096), Size(333, 4096)):
+        assert provider.sizes().fit(size) == size
+
+
+def test_the_registry_builds_it_with_no_configuration() -> None:
+    provider = build_provider("local", Settings(), None)  # type: ignore[arg-type]
+    assert isinstance(provider, LocalProvider)
+
+
+@pytest.mark.parametrize(
+    ("size", "role"),
+    [
+        ("64x64", "landscape-photographer"),
+        ("1024x576", "people-photographer"),
+        ("576x1024", "pixel-artist"),
+        ("333x777", "painter"),
+        ("1000x64", "render-3d"),
+        ("64x700", "illustrator-2d"),
+        ("130x90", "monster-concept-artist"),
+    ],
+)
+async def test_output_is_a_valid_png_of_exactly_the_requested_size(size: str, role: str) -> None:
+    data = await render("a foggy harbour at dawn", role, size)
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "PNG"
+    assert image.size == (Size.parse(size).width, Size.parse(size).height)
+    image.verify()
+
+
+async def test_same_seed_gives_identical_bytes_and_other_seeds_other_pictures() -> None:
+    first = await render("misty mountain lake", seed=7)
+    again = await render("misty mountain lake", seed=7)
+    assert first == again
+    for other in (8, 9, 12345):
+        assert difference(first, await render("misty mountain lake", seed=other)) > 8
+
+
+async def test_one_request_with_several_seeds_returns_one_image_per_seed() -> None:
+    request = RenderRequest("a red fox", "", Size(96, 64), (3, 4), role="animal-photographer")
+    images = await LocalProvider().render(request)
+    assert [i.seed for i in images] == [3, 4]
+    assert images[0].data != images[1].data
+
+
+@pytest.mark.parametrize("role", ["landscape-photographer", "painter", "render-3d", "pixel-artist"])
+async def test_colour_words_set_the_palette(role: str) -> None:
+    for seed in (1, 2, 3):
+        red, green, blue = ImageStat.Stat(
+            opened(await render("crimson sunset", role, seed=seed))
+        ).mean
+        assert red > blue + 10 and red > green, "a crimson sunset should be red/orange"
+        red, green, blue = ImageStat.Stat(
+            opened(await render("teal ocean night", role, seed=seed))
+        ).mean
+        assert blue > red + 10, "a teal ocean at night should be blue"
+
+
+async def test_scene_words_change_the_light() -> None:
+    for seed in (1, 2, 3):
+        snow = ImageStat.Stat(
+            opened(await render("snowy mountain at noon", seed=seed)).convert("L")
+        )
+        night = ImageStat.Stat(
+            opened(await render("city skyline at night", seed=seed)).convert("L")
+        )
+        assert snow.mean[0] > night.mean[0] + 40
+
+
+async def test_monochrome_and_sepia_grade_the_picture() -> None:
+    mono = ImageStat.Stat(opened(await render("monochrome forest", "painter"))).mean
+    assert max(mono) - min(mono) < 3
+    sepia = ImageStat.Stat(opened(await render("sepia harbour", "people-photographer"))).mean
+    assert sepia[0] > sepia[1] > sepia[2]
+
+
+async def test_each_role_has_its_own_composition() -> None:
+    images = {role: await render("a quiet evening", role, seed=5) for role in ROLES}
+    for a, b in itertools.combinations(ROLES, 2):
+        assert difference(images[a], images[b]) > 12, f"{a} and {b} look alike"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "role"),
+    [
+        ("underwater coral reef", "fantasy-artist"),
+        ("a ringed planet in a nebula", "landscape-photographer"),
+        ("a bowl of ramen", "food-photographer"),
+        ("a fox in the snow", "animal-photographer"),
+        ("a horned beast", "monster-concept-artist"),
+        ("city skyline at night by the harbour", "painter"),
+        ("floating islands and a castle, stormy", "fantasy-artist"),
+    ],
+)
+async def test_every_scene_paints_a_picture_not_a_blank(prompt: str, role: str) -> None:
+    image = opened(await render(prompt, role, "160x96"))
+    assert image.size == (160, 96)
+    assert ImageStat.Stat(image.convert("L")).stddev[0] > 12
+
+
+async def test_unknown_role_and_empty_prompt_still_render() -> None:
+    data = await render("", "no-such-role", "80x64")
+    assert opened(data).size == (80, 64)
+
+
+async def test_rendering_runs_in_a_thread_and_leaves_the_loop_free() -> None:
+    task = asyncio.create_task(render("crimson sunset over the sea", size="1024x1024"))
+    ticks = 0
+    while not task.done():
+        ticks += 1
+        await asyncio.sleep(0.001)
+    assert opened(await task).size == (1024, 1024)
+    assert ticks > 3, "the event loop was blocked while the image was painted"
+
+
+async def test_a_painting_failure_is_one_clear_provider_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import providers.local_art
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("palette exploded")
+
+    monkeypatch.setattr(providers.local_art, "paint", broken)
+    with pytest.raises(BadResponse, match="palette exploded"):
+        await render("anything")
