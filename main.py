@@ -6,10 +6,12 @@ COUNT [SIZE] [--dalle | --stable-diffusion | --stability | --comfyui | --horde |
 
 from __future__ import annotations
 
+import re
 import sys
 
 from bot.cli import PROVIDER_CHOICES, main
 
+SIZE = re.compile(r"^\d+[xX]\d+$")
 FLAGS = {f"--{name}": name for name in PROVIDER_CHOICES}
 
 
@@ -19,8 +21,8 @@ def translate(argv: list[str]) -> list[str]:
     rest = [arg for arg in argv if arg not in FLAGS]
     if "--only-prompts" in rest:
         rest.remove("--only-prompts")
-        positional = [arg for arg in rest if not arg.startswith("-")]
-        return ["prompts", *positional[:1], *[a for a in rest if a not in positional[:1]]]
+        # The original accepted a SIZE here too; prompts have no size, so it is dropped.
+        return ["prompts", *(arg for arg in rest if not SIZE.match(arg))]
     return ["generate", *rest, *(["--provider", provider] if provider else [])]
 
 

@@ -1,0 +1,100 @@
+"""Helpers for benchmarks: fakes on a background loop, timed CLI runs with peak memory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+IMAGEBOT = str(Path(sys.executable).parent / "imagebot")
+CLEAN_PREFIXES = ("OPENAI_", "STABILITY_", "HORDE_", "DISCORD_", "TELEGRAM_", "IMAGEBOT_")
+
+
+class FakeOnThread:
+    """Run an async fake server (an async context manager) on its own loop in a thread."""
+
+    def __init__(self, factory: Callable[[], Any]):
+        self._factory = factory
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.fake: Any = None
+
+    def __enter__(self) -> Any:
+        self._thread.start()
+        self.fake = self._factory()
+        asyncio.run_coroutine_threadsafe(self.fake.__aenter__(), self._loop).result(30)
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.__aexit__(None, None, None), self._loop).result(
+            30
+        )
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def clean_env(workdir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEAN_PREFIXES)}
+    env.update({"IMAGEBOT_OUTPUT_DIR": str(workdir / "output"), **extra})
+    return env
+
+
+def run_cli(args: list[str], workdir: Path, env: dict[str, str]) -> Run:
+    """Run `imagebot ARGS` in `workdir`; wall time and the child's peak resident memory."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [IMAGEBOT, *args],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    # communicate() reaped the child; its rusage is in RUSAGE_CHILDREN only as a maximum over
+    # all children, so measure peak memory with a dedicated wait4 run where it matters.
+    return Run(seconds, 0.0, process.returncode, stdout, stderr)
+
+
+def run_cli_measured(args: list[str], workdir: Path, env: dict[str, str]) -> Run:
+    """Like run_cli, with the child's own peak RSS from wait4 (output goes to files)."""
+    out_path, err_path = workdir / ".bench.out", workdir / ".bench.err"
+    with out_path.open("w") as out, err_path.open("w") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen([IMAGEBOT, *args], cwd=workdir, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return Run(
+        seconds,
+        usage.ru_maxrss / 1024,
+        process.returncode,
+        out_path.read_text(),
+        err_path.read_text(),
+    )
+
+
+def line(name: str, value: str, target: str = "", verdict: bool | None = None) -> str:
+    mark = "" if verdict is None else ("  PASS" if verdict else "  MISS")
+    return f"{name:<52} {value:<26} {target}{mark}"
