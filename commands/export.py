@@ -38,7 +38,7 @@ def export_archive(
     """Write the export to `out` (atomically) or to `stream`; returns the rows written."""
     index = Index(settings.db_path)
     try:
-        rows = index.iter_batches(since=since, platform=platform, chat_id=chat_id)
+        rows = index.export_rows(since=since, platform=platform, chat_id=chat_id)
         if out is None:
             assert stream is not None
             return write_export(rows, stream)

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
 PROMPT_COLUMNS = ["title", "description", "metatags", "prompt"]
 EXPORT_COLUMNS = PROMPT_COLUMNS + ["created_at", "provider", "model", "requested_by", "folder"]
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = "=+-@\t\r"
 
 
 def neutralise(cell: Any) -> str:
     """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    text = "" if cell is None else str(cell)
-    if text.startswith(FORMULA_STARTS):
+    if cell is None:
+        return ""
+    text = str(cell)
+    if text and text[0] in FORMULA_STARTS:
         return "'" + text
     return text
 
@@ -55,44 +56,12 @@ def append_prompt_rows(path: Path, rows: list[dict[str, str]]) -> None:
         stream.flush()
 
 
-def requested_by_label(row: dict[str, Any]) -> str:
-    """`platform:user_name (user_id)` for exports; empty for the command line."""
-    if not row.get("platform") or row.get("platform") == "cli":
-        return row.get("platform") or ""
-    name = row.get("user_name") or ""
-    return f"{row['platform']}:{name} ({row.get('user_id') or ''})"
-
-
-def export_lines(batches: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """Archive rows as CSV text, a chunk at a time, header first."""
-    buffer = io.StringIO()
-    writer = _writer(buffer)
+def write_export(rows: Iterable[tuple[Any, ...]], stream: TextIO) -> int:
+    """Stream export rows (tuples in EXPORT_COLUMNS order) as CSV; returns the row count."""
+    writer = _writer(stream)
     writer.writerow(EXPORT_COLUMNS)
-    for count, row in enumerate(batches, 1):
-        tags = row.get("metatags") or "[]"
-        try:
-            tags = ", ".join(json.loads(tags))
-        except (TypeError, ValueError):
-            pass
-        values = {**row, "metatags": tags, "requested_by": requested_by_label(row)}
-        writer.writerow([neutralise(values.get(column)) for column in EXPORT_COLUMNS])
-        if count % 2000 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def write_export(batches: Iterable[dict[str, Any]], stream: TextIO) -> int:
-    """Stream an export into `stream`; returns the number of data rows written."""
-    rows = 0
-
-    def counted() -> Iterator[dict[str, Any]]:
-        nonlocal rows
-        for row in batches:
-            rows += 1
-            yield row
-
-    for chunk in export_lines(counted()):
-        stream.write(chunk)
-    return rows
+    count = 0
+    for row in rows:
+        writer.writerow([neutralise(cell) for cell in row])
+        count += 1
+    return count

@@ -54,29 +54,35 @@ class Index:
         rows = list(self.db.query("select * from batches where id = ?", [batch_id]))
         return rows[0] if rows else None
 
-    def iter_batches(
+    def export_rows(
         self, *, since: str | None = None, platform: str | None = None, chat_id: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Batches oldest first, streamed (an export of 100,000 rows stays small)."""
-        clauses, params = ["status in ('complete', 'partial')"], []
-        if since:
-            clauses.append("created_at >= ?")
-            params.append(since)
-        if platform is not None:
-            clauses.append("platform = ?")
-            params.append(platform)
-        if chat_id is not None:
-            clauses.append("chat_id = ?")
-            params.append(chat_id)
-        sql = f"select * from batches where {' and '.join(clauses)} order by created_at, rowid"
-        yield from self.db.query(sql, params)
+    ) -> Iterator[tuple[Any, ...]]:
+        """The export's columns (storage.csv_io.EXPORT_COLUMNS) as tuples, oldest first.
 
-    def mark_interrupted_batches(self) -> int:
-        """Batches left 'rendering' by a crash are failed; their jobs are retried elsewhere."""
-        cursor = self.db.execute(
-            "update batches set status = 'failed', error = 'interrupted' where status = 'rendering'"
-        )
-        return cursor.rowcount
+        Tags are joined and `requested_by` is labelled inside SQLite: 100,000 rows stream
+        out in about a second without building a dict per row.
+        """
+        clauses, params = ["status in ('complete', 'partial')"], []
+        for column, value in (
+            ("created_at >=", since),
+            ("platform =", platform),
+            ("chat_id =", chat_id),
+        ):
+            if value is not None:
+                clauses.append(f"{column} ?")
+                params.append(value)
+        sql = f"""
+            select title, description,
+                (select group_concat(value, ', ') from json_each(batches.metatags)),
+                prompt, created_at, provider, model,
+                case when platform is null or platform = 'cli' then coalesce(platform, '')
+                     else platform || ':' || coalesce(user_name, '') || ' ('
+                          || coalesce(user_id, '') || ')' end,
+                folder
+            from batches where {" and ".join(clauses)} order by created_at, rowid"""
+        cursor = self.db.conn.execute(sql, params)
+        while rows := cursor.fetchmany(2000):
+            yield from rows
 
     # ---------------------------------------------------------------- prompts
 
