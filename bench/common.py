@@ -95,6 +95,27 @@ def run_cli_measured(args: list[str], workdir: Path, env: dict[str, str]) -> Run
     )
 
 
+def run_main_in_process(args: list[str], workdir: Path, env: dict[str, str]) -> float:
+    """Time `bot.cli.main(ARGS)` in this process, imports already warm: the command's own work."""
+    from bot.cli import main
+
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(workdir)
+    try:
+        started = time.perf_counter()
+        status = main(args)
+        seconds = time.perf_counter() - started
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    if status != 0:
+        raise RuntimeError(f"imagebot {' '.join(args)} exited {status}")
+    return seconds
+
+
 def line(name: str, value: str, target: str = "", verdict: bool | None = None) -> str:
     mark = "" if verdict is None else ("  PASS" if verdict else "  MISS")
     return f"{name:<52} {value:<26} {target}{mark}"
