@@ -49,6 +49,7 @@ class GenerateRequest:
     seed: int | None = None
     requester: Requester = CLI
     spec: PromptSpec | None = None  # render this spec again instead of asking for a new one
+    job_id: str | None = None  # the chat job this request runs for (batches.job_id)
 
 
 @dataclass
@@ -257,6 +258,7 @@ def _index_row(
         "role": spec.role,
         "theme": spec.theme,
         "created_at": iso(created),
+        "job_id": request.job_id,
         **request.requester.row(),
     }
 

@@ -60,3 +60,7 @@ class ReplyPort(Protocol):
     async def file(self, name: str, data: bytes, text: str, *, private: bool = False) -> None:
         """Attach a file (CSV exports and prompt lists) with a short text."""
         ...
+
+    async def delete_post(self) -> None:
+        """Delete the post a button was pressed on (the delete button)."""
+        ...

@@ -115,3 +115,19 @@ def m003_daily(db: Database) -> None:
         },
         pk="id",
     )
+
+
+@migrations()
+def m004_batch_jobs_and_deletion(db: Database) -> None:
+    # The runtime finds a job's archived batches on resume (never render twice), and a
+    # batch whose chat post was deleted keeps its files but says so.
+    db["batches"].create_index(["job_id"])
+    db["batches"].add_column("deleted_at", str)
+    db["batches"].add_column("deleted_by", str)
+
+
+@migrations()
+def m005_daily_reply(db: Database) -> None:
+    # Where a schedule posts: the adapter's own reply address of the `/daily set` command
+    # (JSON), so a port can be rebuilt for the chat without knowing each platform's fields.
+    db["daily_schedules"].add_column("reply", str)

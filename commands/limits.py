@@ -1,0 +1,75 @@
+"""Who may use the bot, and how many images a user may ask for per UTC day (SPEC §7)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from providers.base import UsageError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from commands.invocation import Invocation
+    from storage.jobs import JobStore
+
+
+class NotAllowed(UsageError):
+    """The user may not do this here (allow-lists, quota, moderators only)."""
+
+
+def check_allowed(settings: Settings, invocation: Invocation) -> None:
+    """Allow-lists: who (listed user or role) and where (listed chat). Empty lists allow all."""
+    requester = invocation.requester
+    if settings.allowed_chats and str(requester.chat_id) not in settings.allowed_chats:
+        raise NotAllowed("this bot is not enabled in this chat; ask a moderator to allow it")
+    if settings.allowed_users or settings.allowed_roles:
+        user_ok = str(requester.user_id) in settings.allowed_users
+        role_ok = any(str(role) in settings.allowed_roles for role in invocation.role_ids)
+        if not (user_ok or role_ok):
+            raise NotAllowed(
+                "you are not on this bot's list of allowed users or roles; "
+                "ask a moderator to add you"
+            )
+
+
+def check_moderator(invocation: Invocation, command: str) -> None:
+    if not invocation.is_moderator:
+        raise NotAllowed(
+            f"/{command} is for moderators only (Discord: Manage Server or Manage Messages; "
+            "Telegram: chat administrators)"
+        )
+
+
+def day_start(now: datetime) -> datetime:
+    """Midnight UTC of `now`'s day: when the quota was last reset."""
+    now = now.astimezone(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _until(moment: datetime, now: datetime) -> str:
+    minutes = max(1, int((moment - now).total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def check_quota(
+    settings: Settings, jobs: JobStore, invocation: Invocation, count: int, now: datetime
+) -> None:
+    """Refuse when `count` more images would pass the user's daily quota (0 = no limit)."""
+    quota = settings.daily_quota
+    if quota <= 0:
+        return
+    requester = invocation.requester
+    start = day_start(now)
+    used = jobs.images_since(requester.platform, requester.user_id, start)
+    left = max(0, quota - used)
+    if count <= left:
+        return
+    reset = start + timedelta(days=1)
+    when = f"at 00:00 UTC (in {_until(reset, now.astimezone(UTC))})"
+    if left == 0:
+        raise NotAllowed(f"you have used all {quota} images of your daily quota; it resets {when}")
+    raise NotAllowed(
+        f"that is {count} images but only {left} of your daily {quota} are left; "
+        f"ask for {left} or fewer, or wait until the quota resets {when}"
+    )
