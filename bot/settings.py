@@ -149,6 +149,7 @@ class Settings:
     comfyui_checkpoint: str | None = None
     horde_api_key: Secret = field(default_factory=lambda: Secret(ANONYMOUS_HORDE_KEY))
     horde_url: str = DEFAULT_HORDE_URL
+    horde_enabled: bool = False
     fallback: tuple[str, ...] = ()
     discord_token: Secret | None = None
     discord_api_base: str = DEFAULT_DISCORD_API
@@ -224,6 +225,7 @@ class Settings:
             comfyui_checkpoint=_text(env, "COMFYUI_CHECKPOINT"),
             horde_api_key=_secret(env, "HORDE_API_KEY") or Secret(ANONYMOUS_HORDE_KEY),
             horde_url=_url(env, "HORDE_URL", DEFAULT_HORDE_URL),
+            horde_enabled=bool(_text(env, "HORDE_API_KEY") or _text(env, "HORDE_URL")),
             fallback=fallback,
             discord_token=_secret(env, "DISCORD_TOKEN"),
             discord_api_base=_url(env, "DISCORD_API_BASE", DEFAULT_DISCORD_API),
@@ -253,7 +255,9 @@ class Settings:
             "stable-diffusion": bool(self.stable_diffusion_urls),
             "stability": bool(self.stability_api_key),
             "comfyui": bool(self.comfyui_urls),
-            "horde": True,  # the anonymous key always works, slowly
+            # A network service is opt-in: set HORDE_URL, or HORDE_API_KEY (0000000000 is the
+            # anonymous key), so an offline machine does not list a provider it cannot reach.
+            "horde": self.horde_enabled,
             "local": True,
         }.get(provider_id, False)
 

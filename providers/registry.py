@@ -31,6 +31,7 @@ REQUIRED_SETTING = {
     "stable-diffusion": "STABLE_DIFFUSION_URL",
     "stability": "STABILITY_API_KEY",
     "comfyui": "COMFYUI_URL",
+    "horde": "HORDE_API_KEY (0000000000 for anonymous use) or HORDE_URL",
 }
 
 
