@@ -54,6 +54,20 @@ def build_parser() -> Parser:
     export = verbs.add_parser("export", help="write the archive index as CSV")
     export.add_argument("--since", metavar="YYYY-MM-DD", help="only batches from this day on")
     export.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
+
+    daily = verbs.add_parser("daily", help="make the due daily posts (set with /daily in chat)")
+    daily.add_argument("--once", action="store_true", help="make every due post, then exit")
+
+    providers = verbs.add_parser(
+        "providers", help="the configured providers, their models and sizes, and if they answer"
+    )
+    providers.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for each answer (default 5)"
+    )
+
+    verbs.add_parser("discord", help="run the Discord bot (needs DISCORD_TOKEN)")
+    verbs.add_parser("telegram", help="run the Telegram bot (needs TELEGRAM_TOKEN)")
+    verbs.add_parser("run", help="run every bot whose token is set")
     return parser
 
 
@@ -70,7 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = _load_settings()
-        handler = {"generate": run_generate, "prompts": run_prompts, "export": run_export}
+        handler = {
+            "generate": run_generate,
+            "prompts": run_prompts,
+            "export": run_export,
+            "daily": run_daily,
+            "providers": run_providers,
+            "discord": run_chat_bots,
+            "telegram": run_chat_bots,
+            "run": run_chat_bots,
+        }
         return handler[args.verb](args, settings)
     except UsageExit as exc:
         return _fail(f"error: {exc}", EXIT_USAGE)
@@ -175,6 +198,62 @@ def run_export(args: argparse.Namespace, settings: Any) -> int:
 
     since = parse_since(args.since)
     export_archive(settings, since=since, out=args.out, stream=sys.stdout)
+    return EXIT_OK
+
+
+def run_daily(args: argparse.Namespace, settings: Any) -> int:
+    """Render and archive the due daily posts (no chat adapter here: print each folder)."""
+    from bot.scheduler import DailyScheduler, printing_poster
+
+    failures: list[str] = []
+    printer = printing_poster(sys.stdout, sys.stderr)
+
+    async def post(row: Any, outcome: Any) -> None:
+        if isinstance(outcome, Exception) or outcome.errors:
+            failures.append(row["id"])
+        await printer(row, outcome)
+
+    async def work(services: Any) -> Any:
+        scheduler = DailyScheduler(services, post)
+        if args.once:
+            return await scheduler.run_due()
+        return await scheduler.run_forever()
+
+    done = asyncio.run(_with_services(settings, work))
+    if args.once and not done:
+        print("imagebot: no daily post is due", file=sys.stderr)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def run_providers(args: argparse.Namespace, settings: Any) -> int:
+    """Print each configured provider's health; exit 1 when any of them does not answer."""
+    import aiohttp
+
+    from commands.providers_report import providers_report
+
+    async def work() -> tuple[str, bool]:
+        async with aiohttp.ClientSession() as session:
+            return await providers_report(settings, session, timeout=args.timeout)
+
+    text, all_answer = asyncio.run(work())
+    print(text)
+    return EXIT_OK if all_answer else EXIT_FAILED
+
+
+def run_chat_bots(args: argparse.Namespace, settings: Any) -> int:
+    """`imagebot discord|telegram|run`: serve until interrupted."""
+    from bot.app import TOKENS, configured_platforms, run_bots
+    from providers.base import ConfigError
+
+    if args.verb == "run":
+        platforms = configured_platforms(settings)
+        if not platforms:
+            raise ConfigError("neither DISCORD_TOKEN nor TELEGRAM_TOKEN is set; set one of them")
+    else:
+        platforms = [args.verb]
+        if getattr(settings, f"{args.verb}_token", None) is None:
+            raise ConfigError(f"{TOKENS[args.verb]} is not set; it is needed to run the bot")
+    asyncio.run(run_bots(settings, platforms))
     return EXIT_OK
 
 
