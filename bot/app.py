@@ -1,0 +1,116 @@
+"""Run the chat bots: one Services, Runtime and ChatCommands, shared by every platform adapter.
+
+Adding a platform is one builder in ADAPTERS: `build(ctx, **options)` returns an adapter that
+has registered its port factory with ctx.runtime (ConfigError when its token is missing) and
+offers `async start()` (log in, serve in the background), `async wait()` and `async stop()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from providers.base import ConfigError
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from bot.settings import Settings
+    from commands.chat import ChatCommands
+    from commands.services import Services
+
+log = logging.getLogger("imagebot.app")
+
+TOKENS = {"discord": "DISCORD_TOKEN", "telegram": "TELEGRAM_TOKEN"}
+
+
+@dataclass
+class BotContext:
+    """What every adapter shares."""
+
+    settings: Settings
+    services: Services
+    runtime: Runtime
+    chat: ChatCommands
+
+
+class PlatformAdapter(Protocol):
+    async def start(self) -> None: ...
+    async def wait(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def _require(settings: Settings, platform: str) -> None:
+    if getattr(settings, f"{platform}_token", None) is None:
+        raise ConfigError(f"{TOKENS[platform]} is not set; it is needed to run the {platform} bot")
+
+
+def build_discord(ctx: BotContext, **options: Any) -> PlatformAdapter:
+    """The Discord bot (discord.py), imported only when it runs."""
+    _require(ctx.settings, "discord")
+    from bot.discord_adapter import DiscordAdapter
+
+    return DiscordAdapter(ctx, **options)
+
+
+def build_telegram(ctx: BotContext, **options: Any) -> PlatformAdapter:
+    """The Telegram bot (aiogram), imported only when it runs."""
+    _require(ctx.settings, "telegram")
+    from bot.telegram_adapter import TelegramBot
+
+    return TelegramBot(ctx.settings, ctx.runtime, ctx.chat, **options)
+
+
+ADAPTERS: dict[str, Callable[..., PlatformAdapter]] = {
+    "discord": build_discord,
+    "telegram": build_telegram,
+}
+
+
+def configured_platforms(settings: Settings) -> list[str]:
+    """The platforms whose token is set (what `imagebot run` starts)."""
+    found = []
+    if settings.discord_token is not None:
+        found.append("discord")
+    if getattr(settings, "telegram_token", None) is not None:
+        found.append("telegram")
+    return found
+
+
+def build_context(settings: Settings) -> BotContext:
+    """Services, the durable runtime and the chat commands, built once per process."""
+    from bot.runtime import Runtime
+    from commands.chat import ChatCommands
+    from commands.services import Services
+
+    services = Services(settings)
+    runtime = Runtime(services)
+    return BotContext(settings, services, runtime, ChatCommands(services, runtime))
+
+
+async def run_bots(settings: Settings, platforms: list[str]) -> None:
+    """Run the requested bots on this loop until one of them stops (or Ctrl-C)."""
+    ctx = build_context(settings)
+    adapters: list[PlatformAdapter] = []
+    try:
+        adapters = [ADAPTERS[platform](ctx) for platform in platforms]
+        for adapter in adapters:
+            await adapter.start()
+        # After the adapters log in: resumed jobs may answer at once.
+        await ctx.runtime.start()
+        waits = [asyncio.create_task(adapter.wait()) for adapter in adapters]
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            task.result()  # a fatal error of one bot ends the process with its message
+    finally:
+        await ctx.runtime.stop()
+        for adapter in adapters:
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("closing an adapter failed")
+        await ctx.services.aclose()

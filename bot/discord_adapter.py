@@ -1,0 +1,229 @@
+"""The Discord adapter: slash commands and buttons in, platform-neutral invocations out.
+
+It translates and nothing more: every rule lives in commands/ (ChatCommands.handle). The
+bot uses default intents only, syncs its commands when their payload changed, and carries
+batch buttons as dynamic items (`ib:<action>:<batch>`) so they work after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+import yarl
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_port import TOKEN_LIFETIME, DiscordPort, upload_limit_of
+from commands.invocation import Invocation
+from commands.requester import Requester
+from providers.base import ConfigError
+
+if TYPE_CHECKING:
+    from bot.app import BotContext
+    from commands.chat import ChatCommands
+    from commands.ports import BatchPost
+    from commands.services import Services
+
+log = logging.getLogger("imagebot.discord")
+DEFAULT_API_BASE = "https://discord.com/api/v10"
+COMMON_SIZES = ("1024x1024", "512x512", "256x256", "768x768", "1024x576", "576x1024")
+COMMON_SIZES += ("1280x720", "720x1280", "1024x768", "768x1024", "1536x1024", "1024x1536")
+BUTTON_STYLES = {"reroll": discord.ButtonStyle.primary, "again": discord.ButtonStyle.secondary}
+PRIVATE_UP_FRONT = {"providers"}  # slow to answer (health checks) and only for the asker
+
+
+class BatchButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"ib:(?P<action>reroll|again|delete):(?P<batch>\w+)",
+):
+    """Any batch button, past or present: one handler, found by its custom_id."""
+
+    def __init__(self, action: str, batch: str, label: str = "") -> None:
+        style = BUTTON_STYLES.get(action, discord.ButtonStyle.danger)
+        button = discord.ui.Button(
+            label=label or action, style=style, custom_id=f"ib:{action}:{batch}"
+        )
+        super().__init__(button)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
+    ) -> BatchButton:
+        return cls(match["action"], match["batch"], item.label or "")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        assert isinstance(client, ImageBot)
+        await client.run_command(interaction, "button", {"custom_id": self.item.custom_id})
+
+
+def batch_view(post: BatchPost) -> discord.ui.View:
+    """The buttons under a batch: a persistent view of dynamic items."""
+    view = discord.ui.View(timeout=None)
+    for button in post.buttons:
+        view.add_item(BatchButton(button.action, button.batch_id, button.label))
+    return view
+
+
+def build_invocation(
+    interaction: discord.Interaction, command: str, args: dict[str, Any]
+) -> Invocation:
+    """The platform-neutral invocation of one interaction."""
+    user = interaction.user
+    perms = interaction.permissions  # the member's permissions in this channel
+    roles = getattr(user, "roles", None) or []
+    now = time.time()
+    return Invocation(
+        requester=Requester(
+            platform="discord",
+            user_id=str(user.id),
+            user_name=user.display_name,
+            chat_id=str(interaction.channel_id) if interaction.channel_id else None,
+            guild_id=str(interaction.guild_id) if interaction.guild_id else None,
+        ),
+        command=command,
+        args={key: value for key, value in args.items() if value is not None},
+        is_moderator=bool(perms.manage_guild or perms.manage_messages),
+        role_ids=tuple(str(role.id) for role in roles if not role.is_default()),
+        reply={
+            "application_id": str(interaction.application_id),
+            "token": interaction.token,
+            "expires_at": now + TOKEN_LIFETIME,
+            "channel_id": str(interaction.channel_id) if interaction.channel_id else None,
+            "guild_id": str(interaction.guild_id) if interaction.guild_id else None,
+            "user_id": str(user.id),
+        },
+    )
+
+
+class ImageBot(commands.Bot):
+    """imagebot on Discord: default intents, one aiohttp session, app commands, dynamic buttons."""
+
+    def __init__(self, services: Services, chat: ChatCommands, **options: Any) -> None:
+        options.setdefault("intents", discord.Intents.default())
+        super().__init__(command_prefix=commands.when_mentioned, help_command=None, **options)
+        self.services = services
+        self.chat = chat
+        self.settings = services.settings
+        self.synced: bool | None = None  # True when setup_hook had to sync, False when skipped
+
+    # ------------------------------------------------------------ start-up
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(BatchButton)
+        from bot.discord_commands import add_commands
+
+        add_commands(self)
+        self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
+        await self.sync_if_changed()
+
+    def _sync_file(self) -> Path:
+        return Path(self.settings.db_path).parent / "discord_commands.sha256"
+
+    def command_hash(self) -> str:
+        """A hash of the command payloads and where they go; it changes when a sync is due."""
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        scope = {"app": str(self.application_id), "guilds": list(self.settings.discord_guild_ids)}
+        text = json.dumps([scope, payload], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    async def sync_if_changed(self) -> bool:
+        """Sync the commands (to DISCORD_GUILD_IDS, else globally) only when they changed."""
+        digest = self.command_hash()
+        path = self._sync_file()
+        try:
+            if path.read_text(encoding="utf-8").strip() == digest:
+                self.synced = False
+                return False
+        except OSError:
+            pass
+        if self.settings.discord_guild_ids:
+            for guild_id in self.settings.discord_guild_ids:
+                guild = discord.Object(id=int(guild_id))
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(digest + "\n", encoding="utf-8")
+        self.synced = True
+        return True
+
+    # ------------------------------------------------------------ interactions
+
+    def port_from_reply(self, reply: dict[str, Any]) -> DiscordPort:
+        """Rebuild a reply port from a job's stored address (after a restart)."""
+        return DiscordPort(self, reply, view_factory=batch_view)
+
+    async def run_command(
+        self, interaction: discord.Interaction, command: str, args: dict[str, Any]
+    ) -> None:
+        """Hand one interaction to the chat commands with a port that answers on it."""
+        invocation = build_invocation(interaction, command, args)
+        port = DiscordPort(
+            self,
+            invocation.reply,
+            interaction,
+            view_factory=batch_view,
+            upload_limit=upload_limit_of(interaction),
+        )
+        if command in PRIVATE_UP_FRONT:
+            await port.acknowledge(private=True)
+        await self.chat.handle(invocation, port)
+
+    async def _on_tree_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        log.error("slash command failed", exc_info=getattr(error, "original", error))
+
+
+class DiscordAdapter:
+    """Runs the Discord bot on the shared loop (built by bot.app.run_bots)."""
+
+    platform = "discord"
+
+    def __init__(self, ctx: BotContext, **bot_options: Any) -> None:
+        settings = ctx.settings
+        if settings.discord_token is None:
+            raise ConfigError("DISCORD_TOKEN is not set; it is needed to run the discord bot")
+        self.settings = settings
+        self.bot = ImageBot(ctx.services, ctx.chat, **bot_options)
+        self._task: asyncio.Task[None] | None = None
+        ctx.runtime.register_platform("discord", self.bot.port_from_reply)
+
+    async def start(self) -> None:
+        """Log in (syncing commands if needed) and connect the gateway in the background."""
+        api_base = self.settings.discord_api_base.rstrip("/")
+        discord.http.Route.BASE = api_base
+        token = self.settings.discord_token
+        assert token is not None
+        await self.bot.login(token.reveal())
+        if api_base != DEFAULT_API_BASE:
+            # discord.Client never asks GET /gateway/bot itself; a proxy or test server must.
+            _, url, _ = await self.bot.http.get_bot_gateway()
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        self._task = asyncio.create_task(self.bot.connect(), name="discord-gateway")
+
+    async def wait_until_ready(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self.bot.wait_until_ready(), timeout)
+
+    async def wait(self) -> None:
+        """Until the gateway connection ends (closed, or a fatal error)."""
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        """Close the gateway and the HTTP session."""
+        await self.bot.close()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, 10)
+            except (TimeoutError, asyncio.CancelledError, discord.DiscordException):
+                pass

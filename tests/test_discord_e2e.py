@@ -1,0 +1,285 @@
+"""The real imagebot Discord bot (discord.py) against the loopback fake Discord, end to end.
+
+Offline settings: the templates prompt source and the local provider, archiving in tmp_path.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+import pytest
+from discord.gateway import DiscordWebSocket
+
+from bot.app import BotContext, build_context
+from bot.discord_adapter import DiscordAdapter
+from bot.settings import Settings
+from tests.fakes.discord_server import FakeDiscord, InteractionRecord, StoredMessage
+
+
+@dataclass
+class Running:
+    fake: FakeDiscord
+    ctx: BotContext
+    adapter: DiscordAdapter
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return list(self.ctx.services.index.db.query("select * from jobs"))
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as server:
+        yield server
+
+
+def offline_settings(fake: FakeDiscord, tmp_path: Any, **extra: str) -> Settings:
+    env = {
+        "IMAGEBOT_OUTPUT_DIR": str(tmp_path / "out"),
+        "IMAGEBOT_PROMPT_SOURCE": "templates",
+        "DISCORD_TOKEN": fake.token,
+        "DISCORD_API_BASE": fake.api_base,
+        "DISCORD_GUILD_IDS": fake.guild.id,
+        **extra,
+    }
+    return Settings.from_env(environ=env, dotenv_path=None)
+
+
+async def start_bot(settings: Settings, *, work: bool = True) -> Running:
+    ctx = build_context(settings)
+    adapter = DiscordAdapter(ctx, guild_ready_timeout=0.05)
+    await adapter.start()
+    await adapter.wait_until_ready(10)
+    if work:
+        await ctx.runtime.start()
+    return Running(None, ctx, adapter)  # type: ignore[arg-type]
+
+
+async def stop_bot(running: Running) -> None:
+    await running.ctx.runtime.stop()
+    await running.adapter.stop()
+    await running.ctx.services.aclose()
+
+
+@pytest.fixture
+async def bot(fake: FakeDiscord, tmp_path: Any) -> AsyncIterator[Running]:
+    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    running = None
+    try:
+        running = await start_bot(offline_settings(fake, tmp_path))
+        running.fake = fake
+        yield running
+    finally:
+        if running is not None:
+            await stop_bot(running)
+        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+async def answers(
+    fake: FakeDiscord, record: InteractionRecord, what: str, count: int = 1
+) -> list[StoredMessage]:
+    """Wait until the interaction produced `count` visible messages; return them."""
+
+    def ready() -> list[StoredMessage] | None:
+        found = fake.messages_for_interaction(record.id)
+        return found if len(found) >= count else None
+
+    return await fake.wait_for(ready, what=what)
+
+
+def batch_message(messages: list[StoredMessage]) -> StoredMessage:
+    return next(m for m in messages if m.attachments and m.embeds)
+
+
+async def test_commands_are_synced_once_to_the_configured_guild(
+    fake: FakeDiscord, bot: Running, tmp_path: Any
+) -> None:
+    names = [c["name"] for c in fake.commands_for(fake.guild.id)]
+    assert names == [
+        "generate",
+        "prompts",
+        "export",
+        "daily",
+        "queue",
+        "cancel",
+        "providers",
+        "help",
+    ]
+    generate = fake.commands_for(fake.guild.id)[0]
+    options = {o["name"]: o for o in generate["options"]}
+    assert options["size"]["autocomplete"] and options["count"]["max_value"] == 10
+    choices = [c["value"] for c in options["provider"]["choices"]]
+    assert choices == bot.ctx.settings.configured_providers() and "local" in choices
+    assert all(o["description"] for o in generate["options"])
+    assert bot.adapter.bot.synced is True and len(fake.command_syncs) == 1
+    # A second start with the same commands does not sync again.
+    await bot.adapter.stop()
+    again = await start_bot(offline_settings(fake, tmp_path))
+    try:
+        assert again.adapter.bot.synced is False and len(fake.command_syncs) == 1
+    finally:
+        await stop_bot(again)
+
+
+async def test_generate_defers_then_posts_images_embed_and_buttons(
+    fake: FakeDiscord, bot: Running
+) -> None:
+    record = await fake.send_slash_command("generate", {"count": 2, "size": "256x256"})
+    await fake.wait_for(
+        lambda: any(m.attachments for m in fake.messages_for_interaction(record.id)),
+        what="the batch",
+    )
+    assert record.callbacks[0].type == 5 and not record.callbacks[0].ephemeral
+    post = batch_message(fake.messages_for_interaction(record.id))
+    assert len(post.attachments) == 2 and not post.ephemeral
+    [embed] = post.payload()["embeds"]
+    [batch] = list(bot.ctx.services.index.db.query("select * from batches"))
+    assert embed["title"] == batch["title"]
+    assert "#" in embed["description"] and "local" in embed["footer"]["text"]
+    assert post.custom_ids == [f"ib:{a}:{batch['id']}" for a in ("reroll", "again", "delete")]
+    await fake.wait_for(lambda: [j["status"] for j in bot.jobs()] == ["done"], what="job done")
+
+
+async def test_bad_size_gets_one_ephemeral_message_and_nothing_is_queued(
+    fake: FakeDiscord, bot: Running
+) -> None:
+    record = await fake.send_slash_command("generate", {"size": "99999x1"})
+    [reply] = await answers(fake, record, "the refusal")
+    assert reply.ephemeral and record.callbacks[0].type == 4
+    assert "99999x1" in reply.content or "size" in reply.content.lower()
+    assert bot.jobs() == []
+
+
+async def test_export_for_moderators_and_refused_for_members(
+    fake: FakeDiscord, bot: Running
+) -> None:
+    mod = await fake.send_slash_command("export", {}, user=fake.moderator)
+    [reply] = await answers(fake, mod, "the export")
+    [attachment] = reply.attachments
+    assert attachment.filename == "export.csv"
+    header = next(csv.reader(io.StringIO(attachment.data.decode("utf-8"))))
+    assert header[:4] == ["title", "description", "metatags", "prompt"]
+    member = await fake.send_slash_command("export", {}, user=fake.member)
+    [refusal] = await answers(fake, member, "the refusal")
+    assert refusal.ephemeral and not refusal.attachments
+    assert "moderator" in refusal.content.lower()
+
+
+async def test_reroll_button_posts_a_new_batch(fake: FakeDiscord, bot: Running) -> None:
+    record = await fake.send_slash_command("generate", {"count": 1, "size": "256x256"})
+    await fake.wait_for(
+        lambda: any(m.attachments for m in fake.messages_for_interaction(record.id)),
+        what="the first batch",
+    )
+    first = batch_message(fake.messages_for_interaction(record.id))
+    click = await fake.click_button(first, first.custom_ids[0])
+    await fake.wait_for(
+        lambda: any(m.attachments for m in fake.messages_for_interaction(click.id)),
+        what="the re-rolled batch",
+    )
+    second = batch_message(fake.messages_for_interaction(click.id))
+    assert second.id != first.id and len(second.attachments) == 1
+    batches = list(bot.ctx.services.index.db.query("select * from batches"))
+    assert len(batches) == 2 and second.custom_ids[0] == f"ib:reroll:{batches[1]['id']}"
+
+
+async def test_delete_button_removes_the_post(fake: FakeDiscord, bot: Running) -> None:
+    record = await fake.send_slash_command("generate", {"count": 1, "size": "256x256"})
+    await fake.wait_for(
+        lambda: any(m.attachments for m in fake.messages_for_interaction(record.id)),
+        what="the batch",
+    )
+    post = batch_message(fake.messages_for_interaction(record.id))
+    click = await fake.click_button(post, post.custom_ids[2], fake.member)
+    await fake.wait_for(lambda: fake.messages[post.id].deleted, what="the deletion")
+    assert [c.type for c in click.callbacks] == [6]  # acknowledged silently, nothing new posted
+    assert not click.followup_ids
+
+
+async def test_rate_limited_followup_still_arrives(fake: FakeDiscord, bot: Running) -> None:
+    fake.rate_limit("/webhooks/", times=1, method="POST", retry_after=0.05)
+    record = await fake.send_slash_command("generate", {"count": 1, "size": "256x256"})
+    await fake.wait_for(
+        lambda: any(m.attachments for m in fake.messages_for_interaction(record.id)),
+        what="the batch after a 429",
+    )
+    statuses = [r.status for r in fake.requests_to("/webhooks/", "POST")]
+    assert statuses[0] == 429 and 200 in statuses
+    await fake.wait_for(lambda: [j["status"] for j in bot.jobs()] == ["done"], what="job done")
+
+
+async def test_images_are_shrunk_to_the_stated_upload_limit(tmp_path: Any) -> None:
+    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    limit = 96 * 1024  # the guild's stated limit, far below two 1024x1024 PNGs
+    async with FakeDiscord(upload_limit=limit) as small:
+        running = await start_bot(offline_settings(small, tmp_path))
+        try:
+            record = await small.send_slash_command("generate", {"count": 2, "size": "1024x1024"})
+            await small.wait_for(
+                lambda: any(m.attachments for m in small.messages_for_interaction(record.id)),
+                what="the shrunk batch",
+            )
+            post = batch_message(small.messages_for_interaction(record.id))
+        finally:
+            await stop_bot(running)
+            discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+    [folder] = [p for p in (tmp_path / "out").iterdir() if p.is_dir() and (p / "1.png").exists()]
+    originals = [(folder / f"{n}.png").stat().st_size for n in (1, 2)]
+    assert sum(originals) > limit  # the archive keeps the full-size PNGs
+    assert [a.filename for a in post.attachments] == ["1.jpg", "2.jpg"]
+    assert sum(len(a.data) for a in post.attachments) <= limit
+
+
+async def test_buttons_and_accepted_jobs_survive_a_restart(
+    fake: FakeDiscord, tmp_path: Any
+) -> None:
+    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    settings = offline_settings(fake, tmp_path)
+    first = await start_bot(settings)
+    try:
+        record = await fake.send_slash_command("generate", {"count": 1, "size": "256x256"})
+        await fake.wait_for(
+            lambda: any(m.attachments for m in fake.messages_for_interaction(record.id)),
+            what="the batch before the restart",
+        )
+        post = batch_message(fake.messages_for_interaction(record.id))
+    finally:
+        await stop_bot(first)
+    # Accepted by a bot whose workers never ran it (killed right after the acknowledgement).
+    idle = await start_bot(settings, work=False)
+    try:
+        waiting = await fake.send_slash_command("generate", {"count": 1, "size": "256x256"})
+        await fake.wait_for(lambda: idle.jobs() and waiting.acked, what="accepted job")
+    finally:
+        await stop_bot(idle)
+    assert not any(m.attachments for m in fake.messages_for_interaction(waiting.id))
+    second = await start_bot(settings)
+    try:
+        # The resumed job answers on its interaction's followup webhook (token still valid).
+        await fake.wait_for(
+            lambda: any(m.attachments for m in fake.messages_for_interaction(waiting.id)),
+            what="the resumed batch",
+        )
+        # A button posted by the first process still works.
+        click = await fake.click_button(post, post.custom_ids[0])
+        await fake.wait_for(
+            lambda: any(m.attachments for m in fake.messages_for_interaction(click.id)),
+            what="the re-roll after the restart",
+        )
+    finally:
+        await stop_bot(second)
+        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+async def test_help_and_providers_answer_privately(fake: FakeDiscord, bot: Running) -> None:
+    help_record = await fake.send_slash_command("help", {})
+    [usage] = await answers(fake, help_record, "/help")
+    assert usage.ephemeral and "/generate count:4 size:512x512" in usage.content
+    providers = await fake.send_slash_command("providers", {})
+    [listing] = await answers(fake, providers, "/providers")
+    assert providers.callbacks[0].type == 5 and providers.callbacks[0].ephemeral
+    assert listing.ephemeral and "local" in listing.content
