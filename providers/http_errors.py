@@ -48,7 +48,9 @@ def _message_from(data: Any) -> str:
         return "; ".join(filter(None, (_message_from(item) for item in data)))
     if not isinstance(data, dict):
         return ""
-    for key in ("error", "message", "detail", "errors", "msg", "name"):
+    # A1111 puts the exception class in "error" and the words in "detail"; OpenAI nests
+    # its words under "error"; so plain words first, then nested shapes.
+    for key in ("message", "detail", "errors", "error", "msg", "name"):
         if key in data and data[key]:
             found = _message_from(data[key])
             if found:
