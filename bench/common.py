@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.fakes.threaded import FakeOnThread  # noqa: E402,F401  (re-exported for benches)
+
 IMAGEBOT = str(Path(sys.executable).parent / "imagebot")
 CLEAN_PREFIXES = ("OPENAI_", "STABILITY_", "HORDE_", "DISCORD_", "TELEGRAM_", "IMAGEBOT_")
-
-
-class FakeOnThread:
-    """Run an async fake server (an async context manager) on its own loop in a thread."""
-
-    def __init__(self, factory: Callable[[], Any]):
-        self._factory = factory
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self.fake: Any = None
-
-    def __enter__(self) -> Any:
-        self._thread.start()
-        self.fake = self._factory()
-        asyncio.run_coroutine_threadsafe(self.fake.__aenter__(), self._loop).result(30)
-        return self.fake
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.__aexit__(None, None, None), self._loop).result(
-            30
-        )
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 @dataclass

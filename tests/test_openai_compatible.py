@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench.common import FakeOnThread
 from bot.cli import main
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.threaded import FakeOnThread
 
 MODEL = "stablediffusion-cpp"  # not an OpenAI model name
 
