@@ -113,7 +113,10 @@ def test_key_never_reaches_errors_or_files(tmp_path: Path, fake: FakeOpenAI, cap
 
 def test_refused_prompt_rewritten_once_renders(tmp_path: Path, fake: FakeOpenAI) -> None:
     spec = {**SPEC, "description": "A forbidden ritual in a fog-bound harbour at dawn."}
-    rewrite = {"description": "A quiet lantern festival in a harbour.", "metatags": ["fog"] * 5}
+    rewrite = {
+        "description": "A quiet lantern festival in a harbour.",
+        "metatags": ["fog", "boats", "sea", "dawn", "calm"],
+    }
     fake.queue_reply({"specs": [spec]}, rewrite)
     assert main(["generate", "1", "256x256", "--provider", "dalle"]) == 0
     info = json.loads((only_folder(tmp_path / "output") / "info.json").read_text("utf-8"))
