@@ -183,7 +183,9 @@ class GenerateFlow:
             request = dataclasses.replace(request, spec=spec, job_id=job.id)
             if spec is None:
                 await progress_text(port, "Writing a prompt …")
-            results = await generate(self.services, request, progress)
+            results = await generate(
+                self.services, request, progress, notes=lambda text: progress_text(port, text)
+            )
         except (ProviderError, UsageError) as exc:
             text = f"Your request failed: {exc}"
             job.record({"failed": text})

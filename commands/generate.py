@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from commands.moderation import banned_match
-from commands.render import RenderOutcome, render_spec
+from commands.render import Notes, RenderOutcome, render_spec
 from commands.requester import CLI, Requester
 from providers.base import (
     ConfigError,
@@ -162,7 +162,10 @@ async def make_specs(services: Services, request: GenerateRequest, count: int) -
 
 
 async def generate(
-    services: Services, request: GenerateRequest, progress: ImagesProgress | None = None
+    services: Services,
+    request: GenerateRequest,
+    progress: ImagesProgress | None = None,
+    notes: Notes | None = None,
 ) -> list[BatchResult]:
     """Make every batch of `request`: specs first (few round trips), then renders."""
     import asyncio
@@ -187,7 +190,7 @@ async def generate(
     return list(
         await asyncio.gather(
             *(
-                render_batch(services, request, spec, batch_progress(i))
+                render_batch(services, request, spec, batch_progress(i), notes)
                 for i, spec in enumerate(specs)
             )
         )
@@ -207,6 +210,7 @@ async def render_batch(
     request: GenerateRequest,
     spec: PromptSpec,
     progress: ImagesProgress | None = None,
+    notes: Notes | None = None,
 ) -> BatchResult:
     """Render one spec COUNT times, falling back when a provider is unavailable; archive it."""
     batch_id = uuid.uuid4().hex[:12]
@@ -234,6 +238,7 @@ async def render_batch(
             services.render_slots(provider),
             source=source,
             progress=progress,
+            notes=notes,
         )
         if outcome.images or not all(isinstance(e, Unavailable) for e in outcome.errors):
             break

@@ -20,6 +20,7 @@ from providers.base import (
 )
 
 Progress = Callable[[int, int], Awaitable[None] | None]  # (images done, images asked)
+Notes = Callable[[str], Awaitable[None] | None]  # a provider's own words: queue place, steps
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ async def _report(progress: Progress | None, done: int, total: int) -> None:
     result = progress(done, total)
     if inspect.isawaitable(result):
         await result
+
+
+def _accepts_progress(provider: ImageProvider) -> bool:
+    return "progress" in inspect.signature(provider.render).parameters
 
 
 def to_exact_size(image: RenderedImage, size: Size) -> FinalImage:
@@ -85,6 +90,7 @@ async def render_spec(
     *,
     source: PromptSource | None = None,
     progress: Progress | None = None,
+    notes: Notes | None = None,
 ) -> RenderOutcome:
     """Render `len(seeds)` images of `spec`, up to the provider's cap at once.
 
@@ -98,6 +104,8 @@ async def render_spec(
     errors: list[ProviderError | None] = [None] * len(chunks)
     done = 0
     await _report(progress, 0, len(seeds))
+    # Providers that wait in a queue (Horde, ComfyUI) say where they are, when asked to.
+    extra = {"progress": notes} if notes and _accepts_progress(provider) else {}
 
     async def run_chunk(index: int, prompt: str, revised: str | None) -> None:
         nonlocal done
@@ -112,7 +120,7 @@ async def render_spec(
         )
         try:
             async with slots:
-                images = await provider.render(request)
+                images = await provider.render(request, **extra)
             finals = await asyncio.to_thread(
                 lambda: [to_exact_size(image, size) for image in images]
             )
