@@ -91,7 +91,9 @@ def build_context(settings: Settings) -> BotContext:
 
 
 async def run_bots(settings: Settings, platforms: list[str]) -> None:
-    """Run the requested bots on this loop until one of them stops (or Ctrl-C)."""
+    """Run the requested bots and the daily posts on this loop until one stops (or Ctrl-C)."""
+    from bot.scheduler import DailyScheduler, port_poster
+
     ctx = build_context(settings)
     adapters: list[PlatformAdapter] = []
     try:
@@ -100,7 +102,9 @@ async def run_bots(settings: Settings, platforms: list[str]) -> None:
             await adapter.start()
         # After the adapters log in: resumed jobs may answer at once.
         await ctx.runtime.start()
+        daily = DailyScheduler(ctx.services, port_poster(ctx.services, ctx.runtime.port_factories))
         waits = [asyncio.create_task(adapter.wait()) for adapter in adapters]
+        waits.append(asyncio.create_task(daily.run_forever()))
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()

@@ -105,6 +105,8 @@ class DiscordPort:
         return self._deferred
 
     def _token_alive(self) -> bool:
+        if self.reply.get("scheduled"):  # a daily post is a new message, never a followup
+            return False
         expires = float(self.reply.get("expires_at") or 0)
         return time.time() < expires - TOKEN_MARGIN
 
@@ -121,7 +123,7 @@ class DiscordPort:
         return channel  # type: ignore[return-value]
 
     def _mention(self) -> str:
-        user = self.reply.get("user_id")
+        user = None if self.reply.get("scheduled") else self.reply.get("user_id")
         return f"<@{user}>" if user else ""
 
     async def _send(self, *, private: bool = False, **kwargs: Any) -> None:

@@ -115,6 +115,11 @@ class Runtime:
         """How to rebuild a reply port from a job's stored `reply` address after a restart."""
         self._factories[platform] = port_factory
 
+    @property
+    def port_factories(self) -> dict[str, PortFactory]:
+        """The registered platforms' port factories (the daily scheduler posts through them)."""
+        return dict(self._factories)
+
     def register_handler(self, kind: str, handler: JobHandler) -> None:
         """What a job of `kind` does (commands/ registers generate and prompts)."""
         self._handlers[kind] = handler
