@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -59,15 +60,21 @@ class FairQueue:
 
     def order(self) -> list[tuple[Job, int]]:
         """Every waiting job with its place (1 = next), as the round-robin would serve them."""
-        queues = {user: list(queue) for user, queue in self._queues.items() if queue}
-        last = dict(self._last_served)
+        # A heap of each user's next job, ranked as pop_next ranks users: every submit asks for
+        # its place, and a min() over all users per place made a burst of n users cost O(n³).
+        heap = [
+            (self._last_served.get(user, 0), queue[0].seq, user, 0)
+            for user, queue in self._queues.items()
+            if queue
+        ]
+        heapq.heapify(heap)
         tick = self._tick
         places: list[tuple[Job, int]] = []
-        while queues:
-            user = min(queues, key=lambda u: (last.get(u, 0), queues[u][0].seq))
-            places.append((queues[user].pop(0), len(places) + 1))
+        while heap:
+            _, _, user, index = heapq.heappop(heap)
+            queue = self._queues[user]
+            places.append((queue[index], len(places) + 1))
             tick += 1
-            last[user] = tick
-            if not queues[user]:
-                del queues[user]
+            if index + 1 < len(queue):
+                heapq.heappush(heap, (tick, queue[index + 1].seq, user, index + 1))
         return places

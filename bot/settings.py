@@ -92,6 +92,15 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
@@ -150,6 +159,7 @@ class Settings:
     horde_api_key: Secret = field(default_factory=lambda: Secret(ANONYMOUS_HORDE_KEY))
     horde_url: str = DEFAULT_HORDE_URL
     horde_enabled: bool = False
+    horde_models: tuple[str, ...] = ()
     fallback: tuple[str, ...] = ()
     discord_token: Secret | None = None
     discord_api_base: str = DEFAULT_DISCORD_API
@@ -158,6 +168,9 @@ class Settings:
     telegram_api_base: str = DEFAULT_TELEGRAM_API
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: Secret | None = None
+    telegram_webhook_host: str = "127.0.0.1"
+    telegram_webhook_port: int = 8080
+    telegram_send_documents: bool = False
     output_dir: Path = Path("output")
     db_path: Path = Path("output/archive.db")
     default_provider: str = "local"
@@ -225,6 +238,7 @@ class Settings:
             comfyui_checkpoint=_text(env, "COMFYUI_CHECKPOINT"),
             horde_api_key=_secret(env, "HORDE_API_KEY") or Secret(ANONYMOUS_HORDE_KEY),
             horde_url=_url(env, "HORDE_URL", DEFAULT_HORDE_URL),
+            horde_models=_list(env, "HORDE_MODELS"),
             horde_enabled=bool(_text(env, "HORDE_API_KEY") or _text(env, "HORDE_URL")),
             fallback=fallback,
             discord_token=_secret(env, "DISCORD_TOKEN"),
@@ -234,6 +248,9 @@ class Settings:
             telegram_api_base=_url(env, "TELEGRAM_API_BASE", DEFAULT_TELEGRAM_API),
             telegram_webhook_url=_url(env, "TELEGRAM_WEBHOOK_URL"),
             telegram_webhook_secret=_secret(env, "TELEGRAM_WEBHOOK_SECRET"),
+            telegram_webhook_host=_text(env, "TELEGRAM_WEBHOOK_HOST", "127.0.0.1"),
+            telegram_webhook_port=_int(env, "TELEGRAM_WEBHOOK_PORT", 8080, minimum=1),
+            telegram_send_documents=_flag(env, "TELEGRAM_SEND_DOCUMENTS"),
             output_dir=output_dir,
             db_path=Path(_text(env, "IMAGEBOT_DB") or output_dir / "archive.db"),
             default_provider=default_provider,

@@ -215,8 +215,8 @@ class ComfyUIProvider:
         return cls(
             session,
             settings.comfyui_urls,
-            workflow_path=getattr(settings, "comfyui_workflow", None),
-            checkpoint=getattr(settings, "comfyui_checkpoint", None),
+            workflow_path=settings.comfyui_workflow,
+            checkpoint=settings.comfyui_checkpoint,
         )
 
     @property

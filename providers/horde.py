@@ -131,7 +131,7 @@ class HordeProvider:
     def from_settings(cls, settings: Any, session: aiohttp.ClientSession) -> HordeProvider:
         """Build from Settings: HORDE_API_KEY (anonymous if unset) and HORDE_URL."""
         key = settings.horde_api_key.reveal() if settings.horde_api_key else ANONYMOUS_KEY
-        models = tuple(getattr(settings, "horde_models", ()) or ())
+        models = settings.horde_models
         return cls(session, key, settings.horde_url, models=models)
 
     @property

@@ -152,8 +152,8 @@ class StabilityProvider:
             session,
             api_key=key.reveal(),
             host=settings.stability_api_host,
-            model=getattr(settings, "stability_model", None) or DEFAULT_MODEL,
-            max_concurrency=getattr(settings, "provider_concurrency", 4),
+            model=settings.stability_model or DEFAULT_MODEL,
+            max_concurrency=settings.provider_concurrency,
         )
 
     @property

@@ -127,8 +127,7 @@ class WebUIProvider:
     @classmethod
     def from_settings(cls, settings: Settings, session: aiohttp.ClientSession) -> WebUIProvider:
         """Build from STABLE_DIFFUSION_URL (one URL, or several forming a pool)."""
-        override = getattr(settings, "stable_diffusion_concurrency", None)
-        return cls(session, settings.stable_diffusion_urls, max_concurrency=override or None)
+        return cls(session, settings.stable_diffusion_urls)
 
     @property
     def model(self) -> str:
