@@ -243,7 +243,9 @@ async def render_batch(
         if outcome.images or not all(isinstance(e, Unavailable) for e in outcome.errors):
             break
         fallback_from.append(provider_id)
-    return _archive(services, request, spec, batch_id, created, provider, outcome, fallback_from)
+    return await _archive(
+        services, request, spec, batch_id, created, provider, outcome, fallback_from
+    )
 
 
 def _index_row(
@@ -268,7 +270,7 @@ def _index_row(
     }
 
 
-def _archive(
+async def _archive(
     services: Services,
     request: GenerateRequest,
     spec: PromptSpec,
@@ -278,6 +280,9 @@ def _archive(
     outcome: RenderOutcome,
     fallback_from: list[str],
 ) -> BatchResult:
+    """Write the batch folder (in a thread: fsyncs must not stall the chat) and index it."""
+    import asyncio
+
     provider_id = provider.provider_id if provider is not None else request.provider
     model = provider.model if provider is not None else ""
     errors = [str(error) for error in outcome.errors]
@@ -286,28 +291,36 @@ def _archive(
     if not outcome.images:
         index.finish_batch(batch_id, status="failed", error="; ".join(errors))
         return result
-    archive = services.archive
-    staging = archive.stage(batch_id)
-    try:
-        for number, image in enumerate(outcome.images, 1):
-            result.images.append(
-                archive.write_image(
-                    staging,
-                    number,
-                    image.data,
-                    extension=image.extension,
-                    width=image.width,
-                    height=image.height,
-                    seed=image.seed,
-                    revised_prompt=image.revised_prompt,
+
+    def write_folder() -> Path:
+        archive = services.archive
+        staging = archive.stage(batch_id)
+        try:
+            for number, image in enumerate(outcome.images, 1):
+                result.images.append(
+                    archive.write_image(
+                        staging,
+                        number,
+                        image.data,
+                        extension=image.extension,
+                        width=image.width,
+                        height=image.height,
+                        seed=image.seed,
+                        revised_prompt=image.revised_prompt,
+                    )
                 )
+            info = batch_info(
+                batch_id, spec, request, provider, outcome, result.images, created, fallback_from
             )
-        info = batch_info(
-            batch_id, spec, request, provider, outcome, result.images, created, fallback_from
-        )
-        folder = archive.publish(staging, info, created)
+            return archive.publish(staging, info, created)
+        except BaseException:
+            archive.discard(staging)
+            raise
+
+    try:
+        folder = await asyncio.to_thread(write_folder)
     except BaseException:
-        archive.discard(staging)
+        # The index is written only from the loop's thread; its connection is shared.
         index.finish_batch(batch_id, status="failed", error="writing the archive failed")
         raise
     result.folder = folder
