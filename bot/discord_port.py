@@ -8,6 +8,7 @@ user. Failed posts raise, so the runtime records the job as not answered.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
@@ -93,6 +94,8 @@ class DiscordPort:
         self.upload_limit = upload_limit or DEFAULT_UPLOAD_LIMIT
         self._clock = clock
         self._last_progress: float | None = None
+        self._pending_progress: str | None = None
+        self._progress_task: asyncio.Task | None = None
         self._edited_original = False
         self._deferred = interaction is None  # a stored address was acknowledged long ago
 
@@ -128,6 +131,9 @@ class DiscordPort:
 
     async def _send(self, *, private: bool = False, **kwargs: Any) -> None:
         """One message: the interaction response, a followup, or a channel message."""
+        if self._progress_task is not None:  # a late progress edit must not follow the answer
+            self._progress_task.cancel()
+            self._progress_task = None
         if not self._responded and self.interaction is not None:
             await self.interaction.response.send_message(ephemeral=private, **kwargs)
             return
@@ -152,16 +158,37 @@ class DiscordPort:
         if self._responded or self.interaction is None:
             return
         await self.interaction.response.defer(thinking=True, ephemeral=private)
+        # "Thinking…" already says we are on it: the first edit waits a calm interval, which
+        # also keeps a burst of requests from doubling its HTTP calls right after the defers.
+        self._last_progress = self._clock()
 
     async def progress(self, text: str) -> None:
-        """Edit the "thinking…" message, at most once every PROGRESS_EVERY seconds."""
+        """Edit the "thinking…" message at most once every PROGRESS_EVERY seconds; a text
+        that comes sooner is shown when the interval is up (the latest one wins)."""
         if self.interaction is None or not self.interaction.response.is_done():
             return
-        now = self._clock()
-        if self._last_progress is not None and now - self._last_progress < PROGRESS_EVERY:
+        self._pending_progress = text
+        if self._progress_task is not None:
+            return  # the scheduled edit will show the latest text
+        waited = self._clock() - (self._last_progress or float("-inf"))
+        if waited >= PROGRESS_EVERY:
+            await self._show_progress()
+        else:
+            self._progress_task = asyncio.create_task(self._show_progress(PROGRESS_EVERY - waited))
+
+    async def _show_progress(self, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        self._progress_task = None
+        text, self._pending_progress = self._pending_progress, None
+        if text is None or self.interaction is None:
             return
-        self._last_progress = now
-        await self.interaction.edit_original_response(content=_cut(text, CONTENT_MAX))
+        self._last_progress = self._clock()
+        try:
+            await self.interaction.edit_original_response(content=_cut(text, CONTENT_MAX))
+        except discord.HTTPException:
+            log.debug("could not show progress", exc_info=True)  # progress is best effort
+            return
         self._edited_original = True
 
     async def text(self, text: str, *, private: bool = False) -> None:
@@ -171,8 +198,6 @@ class DiscordPort:
 
     async def images(self, post: BatchPost) -> None:
         """One message: the images (fitted to the upload budget), the embed and the buttons."""
-        import asyncio
-
         uploads = await asyncio.to_thread(fit_uploads, list(post.images), self.upload_limit)
         files = [discord.File(io.BytesIO(data), filename=name) for name, data in uploads]
         kwargs: dict[str, Any] = {"embed": build_embed(post), "files": files}

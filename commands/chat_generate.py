@@ -54,6 +54,9 @@ class GenerateFlow:
     def __init__(self, services: Services, runtime: Runtime):
         self.services = services
         self.runtime = runtime
+        # Images of requests acknowledged but not yet persisted, per user: the quota counts
+        # them, so two quick requests cannot both slip past it.
+        self._admitting: dict[tuple[str, str | None], int] = {}
 
     # ------------------------------------------------------------ admission
 
@@ -78,7 +81,9 @@ class GenerateFlow:
             prompt_source=options.get("prompt_source"),
             requester=invocation.requester,
         )
-        check_quota(settings, self.runtime.jobs, invocation, request.count, utc_now())
+        who = (invocation.requester.platform, invocation.requester.user_id)
+        pending = self._admitting.get(who, 0)
+        check_quota(settings, self.runtime.jobs, invocation, request.count, utc_now(), pending)
         payload = {
             "count": request.count,
             "size": str(request.size),
@@ -94,9 +99,18 @@ class GenerateFlow:
             "image_count": request.count,
             "payload": payload,
         }
-        # Persisted before the first await: two quick requests cannot both pass the quota.
-        place = await self.runtime.submit(invocation, job, port)
-        await port.acknowledge()
+        # Acknowledge first: the chat sees "thinking…" at once even in a burst, and persisting
+        # (a few hundred microseconds) follows right after it.
+        self._admitting[who] = pending + request.count
+        try:
+            await port.acknowledge()
+            place = await self.runtime.submit(invocation, job, port)
+        finally:
+            left = self._admitting.get(who, 0) - request.count
+            if left > 0:
+                self._admitting[who] = left
+            else:
+                self._admitting.pop(who, None)
         if place > 0:
             await port.progress(waiting_text(place))
 

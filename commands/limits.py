@@ -53,15 +53,23 @@ def _until(moment: datetime, now: datetime) -> str:
 
 
 def check_quota(
-    settings: Settings, jobs: JobStore, invocation: Invocation, count: int, now: datetime
+    settings: Settings,
+    jobs: JobStore,
+    invocation: Invocation,
+    count: int,
+    now: datetime,
+    pending: int = 0,
 ) -> None:
-    """Refuse when `count` more images would pass the user's daily quota (0 = no limit)."""
+    """Refuse when `count` more images would pass the user's daily quota (0 = no limit).
+
+    `pending` are images of the user's requests accepted but not yet in the jobs table.
+    """
     quota = settings.daily_quota
     if quota <= 0:
         return
     requester = invocation.requester
     start = day_start(now)
-    used = jobs.images_since(requester.platform, requester.user_id, start)
+    used = jobs.images_since(requester.platform, requester.user_id, start) + pending
     left = max(0, quota - used)
     if count <= left:
         return

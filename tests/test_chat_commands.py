@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -10,7 +11,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.recording_port import Harness, StubControls, install_stub, start_harness
+from tests.recording_port import (
+    Harness,
+    RecordingPort,
+    StubControls,
+    install_stub,
+    start_harness,
+)
 
 
 @pytest.fixture
@@ -182,6 +189,27 @@ async def test_daily_quota_counts_todays_images_and_says_when_it_resets(bot: Har
     assert "only 2 of your daily 6 are left" in second.texts[0]
     assert "resets at 00:00 UTC" in second.texts[0]
     assert len(bot.jobs()) == 3  # the old one, and the two accepted
+
+
+class SlowAckPort(RecordingPort):
+    """A port whose acknowledge takes a network round trip, as Discord's defer does."""
+
+    async def acknowledge(self) -> None:
+        await asyncio.sleep(0.01)
+        await super().acknowledge()
+
+
+@pytest.mark.parametrize("env", [{"IMAGEBOT_DAILY_QUOTA": "6"}])
+async def test_two_quick_requests_cannot_both_pass_the_quota(bot: Harness) -> None:
+    first, second = SlowAckPort(), SlowAckPort()
+    await asyncio.gather(
+        bot.say("generate", {"count": 4, "size": "64x64"}, port=first),
+        bot.say("generate", {"count": 4, "size": "64x64"}, port=second),
+    )
+    await bot.runtime.drain()
+    assert first.methods[0] == "acknowledge"
+    assert second.methods == ["text"] and "only 2 of your daily 6" in second.texts[0]
+    assert len(bot.jobs()) == 1
 
 
 @pytest.mark.parametrize("env", [{"IMAGEBOT_DAILY_QUOTA": "4"}])
