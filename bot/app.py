@@ -17,6 +17,7 @@ from providers.base import ConfigError
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
+    from bot.scheduler import Post
     from bot.settings import Settings
     from commands.chat import ChatCommands
     from commands.services import Services
@@ -37,6 +38,7 @@ class BotContext:
 
 
 class PlatformAdapter(Protocol):
+    async def login(self) -> None: ...
     async def start(self) -> None: ...
     async def wait(self) -> None: ...
     async def stop(self) -> None: ...
@@ -112,6 +114,39 @@ async def run_bots(settings: Settings, platforms: list[str]) -> None:
             task.result()  # a fatal error of one bot ends the process with its message
     finally:
         await ctx.runtime.stop()
+        for adapter in adapters:
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("closing an adapter failed")
+        await ctx.services.aclose()
+
+
+async def post_daily(settings: Settings, also: Post | None = None, once: bool = True) -> list[str]:
+    """`imagebot daily [--once]`: make the due daily posts through the configured bots (REST
+    only, no gateway or polling); once, or on schedule until stopped. `also` sees each outcome.
+    """
+    from bot.scheduler import DailyScheduler, port_poster
+
+    ctx = build_context(settings)
+    adapters: list[PlatformAdapter] = []
+    try:
+        adapters = [ADAPTERS[platform](ctx) for platform in configured_platforms(settings)]
+        for adapter in adapters:
+            await adapter.login()
+        to_chat = port_poster(ctx.services, ctx.runtime.port_factories)
+
+        async def post(row: dict[str, Any], outcome: Any) -> None:
+            if also is not None:
+                await also(row, outcome)
+            await to_chat(row, outcome)
+
+        scheduler = DailyScheduler(ctx.services, post)
+        if once:
+            return await scheduler.run_due()
+        await scheduler.run_forever()
+        return []
+    finally:
         for adapter in adapters:
             try:
                 await adapter.stop()

@@ -202,8 +202,9 @@ def run_export(args: argparse.Namespace, settings: Any) -> int:
 
 
 def run_daily(args: argparse.Namespace, settings: Any) -> int:
-    """Render and archive the due daily posts (no chat adapter here: print each folder)."""
-    from bot.scheduler import DailyScheduler, printing_poster
+    """Make the due daily posts through the configured bots, printing each batch folder."""
+    from bot.app import post_daily
+    from bot.scheduler import printing_poster
 
     failures: list[str] = []
     printer = printing_poster(sys.stdout, sys.stderr)
@@ -213,13 +214,7 @@ def run_daily(args: argparse.Namespace, settings: Any) -> int:
             failures.append(row["id"])
         await printer(row, outcome)
 
-    async def work(services: Any) -> Any:
-        scheduler = DailyScheduler(services, post)
-        if args.once:
-            return await scheduler.run_due()
-        return await scheduler.run_forever()
-
-    done = asyncio.run(_with_services(settings, work))
+    done = asyncio.run(post_daily(settings, also=post, once=args.once))
     if args.once and not done:
         print("imagebot: no daily post is due", file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK

@@ -198,13 +198,17 @@ class DiscordAdapter:
         self._task: asyncio.Task[None] | None = None
         ctx.runtime.register_platform("discord", self.bot.port_from_reply)
 
-    async def start(self) -> None:
-        """Log in (syncing commands if needed) and connect the gateway in the background."""
-        api_base = self.settings.discord_api_base.rstrip("/")
-        discord.http.Route.BASE = api_base
+    async def login(self) -> None:
+        """Log in over REST only: enough to post (`imagebot daily --once`)."""
+        discord.http.Route.BASE = self.settings.discord_api_base.rstrip("/")
         token = self.settings.discord_token
         assert token is not None
         await self.bot.login(token.reveal())
+
+    async def start(self) -> None:
+        """Log in (syncing commands if needed) and connect the gateway in the background."""
+        await self.login()
+        api_base = self.settings.discord_api_base.rstrip("/")
         if api_base != DEFAULT_API_BASE:
             # discord.Client never asks GET /gateway/bot itself; a proxy or test server must.
             _, url, _ = await self.bot.http.get_bot_gateway()

@@ -212,6 +212,9 @@ class TelegramBot:
 
     # ------------------------------------------------------------------ life cycle
 
+    async def login(self) -> None:
+        """Nothing to do before posting: the Bot API takes each call with the token."""
+
     async def start(self) -> None:
         """Publish the command list, then poll (or listen for the webhook) in the background."""
         from aiogram.types import BotCommand
