@@ -46,6 +46,7 @@ from tests.fakes.discord_world import (
     StoredAttachment,
     StoredMessage,
 )
+from tests.fakes.loopback import listen
 
 MiB = 1024 * 1024
 FAILURE_KINDS = ("429", "500", "502", "hang", "malformed")
@@ -146,11 +147,7 @@ class FakeDiscord:
         app = web.Application(client_max_size=self.upload_limit * 4 + MiB)
         self.rest.add_routes(app)
         app.router.add_get("/gateway", self.gateway.handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self._port = await listen(app, 0, shutdown_timeout=0.5)
 
     async def close(self) -> None:
         """Close every websocket, release hung requests, stop serving."""

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import listen
+
 ANONYMOUS_KEY = "0000000000"
 SECOND_ORDER = {"k_heun", "k_dpm_2", "k_dpm_2_a", "k_dpmpp_2s_a", "k_dpmpp_sde"}
 SAMPLERS = {"k_lms", "k_heun", "k_euler", "k_euler_a", "k_dpm_2", "k_dpm_2_a", "k_dpm_fast",
@@ -107,11 +109,7 @@ class FakeHorde:
         app.router.add_get("/api/v2/status/models", self._models)
         app.router.add_get("/api/v2/status/heartbeat", self._heartbeat)
         app.router.add_get("/r2/{name}", self._download)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_address=True)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self._port = await listen(app, self._port)
 
     async def stop(self) -> None:
         if self._runner:

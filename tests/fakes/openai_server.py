@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import listen
+
 INVALID = "invalid_request_error"
 POLICY_MESSAGE = (
     "Your request was rejected as a result of our safety system. Your prompt may contain text "
@@ -115,11 +117,7 @@ class FakeOpenAI:
         app.router.add_get("/files/{name}", self._file)
         app.middlewares.append(self._count_in_flight)
         self._closing = asyncio.Event()
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self._port = await listen(app, 0, shutdown_timeout=0.5)
 
     async def close(self) -> None:
         """Stop serving; hung handlers are released first."""

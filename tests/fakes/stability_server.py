@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import listen
 from tests.fakes.webui_server import make_png
 
 ASPECT_SIZES = {
@@ -87,11 +88,7 @@ class FakeStability:
         app = web.Application(client_max_size=10 * 1024**2)
         app.router.add_post("/v2beta/stable-image/generate/{service}", self._v2beta)
         app.router.add_post("/v1/generation/{engine}/text-to-image", self._v1)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self._port = await listen(app, 0)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.loopback import listen
 from tests.fakes.telegram_bot_api import BotApiState
 from tests.fakes.telegram_wire import (
     DEFAULT_UPDATE_TYPES,
@@ -73,11 +74,8 @@ class FakeTelegram(BotApiState):
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base_url = f"http://127.0.0.1:{site.port}"
+        self._runner, port = await listen(app, shutdown_timeout=0.5)
+        self.base_url = f"http://127.0.0.1:{port}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:

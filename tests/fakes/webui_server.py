@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import listen
+
 CHECKPOINT = "v1-5-pruned-emaonly.safetensors [6ce0161689]"
 SAMPLERS = (
     ("DPM++ 2M", ["k_dpmpp_2m"]),
@@ -178,11 +180,7 @@ class FakeWebUI:
         app.router.add_get("/", self._gradio_root)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         self._closing = asyncio.Event()
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_address=True)
-        await site.start()
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self._port = await listen(app, self._port)
 
     async def stop(self) -> None:
         """Shut down; requests still open are dropped."""
