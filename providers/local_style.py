@@ -202,7 +202,9 @@ def read_scene(prompt: str, role: str, rng: random.Random) -> Scene:
         accent = adjust(named[-1], 1.15, 1.2)
 
     sky, land, accent = _apply_mods(sky, land, accent, flags)
-    grade = "mono" if _has(words, "mono") or words >= {"black", "white"} else ""
+    # "neon noir" is neon colour on black, not grey.
+    monochrome = _has(words, "mono") or words >= {"black", "white"}
+    grade = "mono" if monochrome and "neon" not in flags else ""
     grade = "sepia" if _has(words, "sepia") else grade
     return Scene(
         composition=composition,

@@ -233,6 +233,24 @@ def _author_clause(author: str) -> str:
     return f"evoking {author}"
 
 
+_PLACE_PHRASE = re.compile(r"\s+\b(?:at|in|under|during) (?:the |a )?[a-z]+\b")
+_ACRONYM_ARTICLE = re.compile(r"\ba (?=[AEIO][A-Z])")
+
+
+def _tidy(text: str) -> str:
+    """Drop a repeated time or place phrase ("at dawn ... at dawn") and fix "a AAA"."""
+    seen: set[str] = set()
+
+    def once(match: re.Match[str]) -> str:
+        phrase = match.group(0).strip().lower()
+        if phrase in seen:
+            return ""
+        seen.add(phrase)
+        return match.group(0)
+
+    return _ACRONYM_ARTICLE.sub("an ", _PLACE_PHRASE.sub(once, text))
+
+
 class TemplateSource:
     """Prompt specs from data/ role packs and wildcards: offline, seeded, fast."""
 
@@ -287,6 +305,7 @@ class TemplateSource:
         look_mood = str(role.look.get("mood", ""))
         mood = _fitting_mood(rng, self._data_dir, f"{scene} {style} {look_mood}")
 
+        scene = _tidy(scene)
         first = scene
         if render_type:
             first = f"{scene}, in the {render_type} look"
@@ -299,7 +318,7 @@ class TemplateSource:
         else:
             second = style
         third = ", ".join(p for p in (f"a {mood} mood" if mood else "", author) if p)
-        description = " ".join(s for s in map(_sentence, (first, second, third)) if s)
+        description = _tidy(" ".join(s for s in map(_sentence, (first, second, third)) if s))
 
         core = _core(scene, theme)
         # Titles draw from their own stream so re-titling a batch duplicate changes nothing else.
