@@ -64,8 +64,8 @@ class TelegramPort:
     # ------------------------------------------------------------------ plumbing
 
     async def _send(self, call: Callable[[], Any], count: int = 1, what: str = "send") -> Any:
-        await self.context.pacer.wait(self.chat_id, count)
-        return await with_flood_control(call, sleep=self.context.sleep, what=what)
+        async with self.context.pacer.sending(self.chat_id, count):
+            return await with_flood_control(call, sleep=self.context.sleep, what=what)
 
     def _reply_to(self) -> Any:
         from aiogram.types import ReplyParameters

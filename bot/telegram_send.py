@@ -1,14 +1,15 @@
-"""Sending to Telegram politely: flood-control retries, a per-group pacer, captions that fit."""
+"""Sending to Telegram politely: flood-control retries, a pacer for its limits, fitting captions."""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import html
 import logging
 import re
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ Sleep = Callable[[float], Awaitable[None]]
 CAPTION_MAX, TEXT_MAX, ALBUM_MAX = 1024, 4096, 10
 PHOTO_MAX_BYTES, PHOTO_MAX_SIDES, PHOTO_MAX_RATIO = 10 << 20, 10000, 20
 GROUP_PER_MINUTE = 20  # Telegram's documented cap on messages to one group
+OVERALL_PER_SECOND = 30  # and on messages overall (bulk notifications)
 MAX_RETRIES = 5
 MAX_RETRY_WAIT = 300.0  # a longer flood wait is Telegram telling us to give up for now
 
@@ -95,38 +97,86 @@ def photo_fits(path: Path) -> bool:
     )
 
 
+class _Window:
+    """Send times within a sliding window of `seconds`: how long until `count` more fit."""
+
+    def __init__(self, limit: int, seconds: float, clock: Callable[[], float]) -> None:
+        self.limit, self.seconds, self.clock = limit, seconds, clock
+        self.times: list[float] = []  # sorted
+
+    def delay(self, count: int) -> float:
+        now = self.clock()
+        del self.times[: bisect.bisect_right(self.times, now - self.seconds)]
+        over = len(self.times) + min(count, self.limit) - self.limit
+        return 0.0 if over <= 0 else self.times[over - 1] + self.seconds - now
+
+    def take(self, count: int) -> float:
+        stamp = self.clock()
+        for _ in range(min(count, self.limit)):
+            bisect.insort(self.times, stamp)
+        return stamp
+
+    def settle(self, stamp: float, count: int) -> None:
+        """The send taken at `stamp` has ended: it counts from now (Telegram saw it no later)."""
+        now = self.clock()
+        for _ in range(min(count, self.limit)):
+            at = bisect.bisect_left(self.times, stamp)
+            if at < len(self.times) and self.times[at] == stamp:
+                del self.times[at]
+            bisect.insort(self.times, now)
+
+
 class Pacer:
-    """Spaces out messages to one group so it stays under Telegram's 20 per minute."""
+    """Spaces out messages: at most 30 a second overall and 20 a minute to one group."""
 
     def __init__(
         self,
         per_minute: int = GROUP_PER_MINUTE,
         *,
+        per_second: int = OVERALL_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.per_minute = per_minute
         self.clock = clock
         self.sleep = sleep
-        self._sent: dict[int, deque[float]] = {}
+        self._groups: dict[int, _Window] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._overall = _Window(per_second, 1.0, clock)
+        self._overall_lock = asyncio.Lock()
+
+    async def _room(self, window: _Window, count: int) -> float:
+        while (wait := window.delay(count)) > 0:
+            await self.sleep(wait)
+        return window.take(count)
 
     async def wait(self, chat_id: int, count: int = 1) -> None:
         """Wait until `count` more messages fit this group's minute (private chats: never)."""
+        await self._group_room(chat_id, count)
+
+    async def _group_room(self, chat_id: int, count: int) -> tuple[_Window, float] | None:
         if chat_id > 0:
-            return
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        async with lock:
-            sent = self._sent.setdefault(chat_id, deque())
-            count = min(count, self.per_minute)
-            while True:
-                now = self.clock()
-                while sent and sent[0] <= now - 60:
-                    sent.popleft()
-                if len(sent) + count <= self.per_minute:
-                    break
-                await self.sleep(sent[len(sent) + count - self.per_minute - 1] + 60 - now)
-            sent.extend([self.clock()] * count)
+            return None
+        window = self._groups.setdefault(chat_id, _Window(self.per_minute, 60.0, self.clock))
+        async with self._locks.setdefault(chat_id, asyncio.Lock()):
+            return window, await self._room(window, count)
+
+    @contextlib.asynccontextmanager
+    async def sending(self, chat_id: int, count: int = 1) -> AsyncIterator[None]:
+        """Hold room for `count` messages (the group's minute, the overall second) during a send.
+
+        The room counts from when the send ended, so a slow upload or a network delay cannot
+        make Telegram see more than the limit in its own window.
+        """
+        group = await self._group_room(chat_id, count)
+        async with self._overall_lock:  # FIFO: a burst is sent in arrival order
+            overall = await self._room(self._overall, count)
+        try:
+            yield
+        finally:
+            self._overall.settle(overall, count)
+            if group is not None:
+                group[0].settle(group[1], count)
 
 
 async def with_flood_control(

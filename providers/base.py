@@ -155,8 +155,9 @@ class FreeSizes:
         return Size(snap(width * scale), snap(height * scale))
 
     def describe(self) -> str:
+        grid = "" if self.step == 1 else f" in multiples of {self.step}"
         return (
-            f"any size in multiples of {self.step}, sides {self.min_side}-{self.max_side}, "
+            f"any size{grid}, sides {self.min_side}-{self.max_side}, "
             f"up to {self.max_pixels // 1_000_000 or 1} MP"
         )
 
