@@ -150,10 +150,6 @@ class Pacer:
             await self.sleep(wait)
         return window.take(count)
 
-    async def wait(self, chat_id: int, count: int = 1) -> None:
-        """Wait until `count` more messages fit this group's minute (private chats: never)."""
-        await self._group_room(chat_id, count)
-
     async def _group_room(self, chat_id: int, count: int) -> tuple[_Window, float] | None:
         if chat_id > 0:
             return None

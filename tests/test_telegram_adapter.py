@@ -104,14 +104,31 @@ def test_cut_counts_utf16_units() -> None:
     assert cut("😀😀😀", 5) == "😀😀…" and utf16_len(cut("😀😀😀", 5)) == 5
 
 
-async def test_pacer_spaces_out_group_messages_but_not_private_ones() -> None:
+async def send(pacer: Pacer, chat: int, count: int, *, takes: float = 0.0, clock=None) -> None:
+    async with pacer.sending(chat, count):
+        if takes and clock is not None:
+            clock.now += takes  # the upload took this long
+
+
+async def test_pacer_keeps_groups_to_20_a_minute_and_everyone_to_30_a_second() -> None:
     clock = Clock()
     pacer = Pacer(per_minute=20, clock=clock, sleep=clock.sleep)
-    await pacer.wait(GROUP, 10)
-    await pacer.wait(GROUP, 10)
-    await pacer.wait(USER, 50)
+    await send(pacer, GROUP, 10)
+    await send(pacer, GROUP, 10)
+    await send(pacer, USER, 10)  # private chats have no minute limit; 30 this second
     assert clock.slept == []
-    await pacer.wait(GROUP, 2)
+    await send(pacer, USER, 1)  # the 31st message this second waits for the next one
+    assert clock.slept == [1.0]
+    await send(pacer, GROUP, 2)  # the group's minute is full until 60 s after its first send
+    assert sum(clock.slept) == 60.0
+
+
+async def test_pacer_counts_a_send_from_when_it_ended() -> None:
+    clock = Clock()
+    pacer = Pacer(per_minute=20, clock=clock, sleep=clock.sleep)
+    await send(pacer, GROUP, 20, takes=5.0, clock=clock)  # an album upload of 5 s
+    await send(pacer, GROUP, 1)
+    # Telegram saw the 20 no earlier than when the upload ended: 60 s from then, not from the start.
     assert clock.slept == [60.0]
 
 
