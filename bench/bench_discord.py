@@ -108,7 +108,13 @@ def _drive(thread: FakeOnThread, fake: Any, users: list[Any]) -> tuple:
     everything = fake.wait_for(lambda: all(_posted(fake, r) for r in records), 120, "every batch")
     _on(thread, everything, 130)
     posted_all = time.perf_counter() - started
-    delays = [(fake.callbacks.at[r.id] - r.created_at) * 1000 for r in records]
+    # When each defer request reached the fake: the bot sent it then (loopback), before the
+    # fake's own processing of the 99 others queues it behind them.
+    arrived = {}
+    for logged in fake.requests:
+        if logged.path.startswith("/interactions/") and logged.path.endswith("/callback"):
+            arrived.setdefault(logged.path.split("/")[2], logged.received_at)
+    delays = [(arrived[r.id] - r.created_at) * 1000 for r in records]
     kinds = [r.callbacks[0].type for r in records]
     return delays, kinds, acked_all, posted_all, cold
 

@@ -31,6 +31,7 @@ class LoggedRequest:
     json: Any = None
     files: list[Upload] = field(default_factory=list)
     status: int = 0
+    received_at: float = 0.0  # the fake's loop time when the request arrived
 
 
 @dataclass

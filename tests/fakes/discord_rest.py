@@ -70,6 +70,7 @@ class DiscordRest:
         path = request.path.removeprefix(PREFIX)
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
         record = LoggedRequest(request.method, path, dict(request.query), headers)
+        record.received_at = asyncio.get_running_loop().time()
         self.fake.requests.append(record)
         request[RECORD] = record
         try:
