@@ -44,14 +44,15 @@ class PlatformAdapter(Protocol):
     async def stop(self) -> None: ...
 
 
-def _require(settings: Settings, platform: str) -> None:
-    if getattr(settings, f"{platform}_token", None) is None:
+def require_token(settings: Settings, platform: str) -> None:
+    """ConfigError naming the variable when `platform` has no token."""
+    if platform not in configured_platforms(settings):
         raise ConfigError(f"{TOKENS[platform]} is not set; it is needed to run the {platform} bot")
 
 
 def build_discord(ctx: BotContext, **options: Any) -> PlatformAdapter:
     """The Discord bot (discord.py), imported only when it runs."""
-    _require(ctx.settings, "discord")
+    require_token(ctx.settings, "discord")
     from bot.discord_adapter import DiscordAdapter
 
     return DiscordAdapter(ctx, **options)
@@ -59,7 +60,7 @@ def build_discord(ctx: BotContext, **options: Any) -> PlatformAdapter:
 
 def build_telegram(ctx: BotContext, **options: Any) -> PlatformAdapter:
     """The Telegram bot (aiogram), imported only when it runs."""
-    _require(ctx.settings, "telegram")
+    require_token(ctx.settings, "telegram")
     from bot.telegram_adapter import TelegramBot
 
     return TelegramBot(ctx.settings, ctx.runtime, ctx.chat, **options)
@@ -76,7 +77,7 @@ def configured_platforms(settings: Settings) -> list[str]:
     found = []
     if settings.discord_token is not None:
         found.append("discord")
-    if getattr(settings, "telegram_token", None) is not None:
+    if settings.telegram_token is not None:
         found.append("telegram")
     return found
 

@@ -237,7 +237,7 @@ def run_providers(args: argparse.Namespace, settings: Any) -> int:
 
 def run_chat_bots(args: argparse.Namespace, settings: Any) -> int:
     """`imagebot discord|telegram|run`: serve until interrupted."""
-    from bot.app import TOKENS, configured_platforms, run_bots
+    from bot.app import configured_platforms, require_token, run_bots
     from providers.base import ConfigError
 
     if args.verb == "run":
@@ -246,8 +246,8 @@ def run_chat_bots(args: argparse.Namespace, settings: Any) -> int:
             raise ConfigError("neither DISCORD_TOKEN nor TELEGRAM_TOKEN is set; set one of them")
     else:
         platforms = [args.verb]
-        if getattr(settings, f"{args.verb}_token", None) is None:
-            raise ConfigError(f"{TOKENS[args.verb]} is not set; it is needed to run the bot")
+    for platform in platforms:  # before any work starts, as every setting is
+        require_token(settings, platform)
     asyncio.run(run_bots(settings, platforms))
     return EXIT_OK
 

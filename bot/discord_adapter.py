@@ -23,7 +23,6 @@ from discord.ext import commands
 from bot.discord_port import TOKEN_LIFETIME, DiscordPort, upload_limit_of
 from commands.invocation import Invocation
 from commands.requester import Requester
-from providers.base import ConfigError
 
 if TYPE_CHECKING:
     from bot.app import BotContext
@@ -190,10 +189,7 @@ class DiscordAdapter:
     platform = "discord"
 
     def __init__(self, ctx: BotContext, **bot_options: Any) -> None:
-        settings = ctx.settings
-        if settings.discord_token is None:
-            raise ConfigError("DISCORD_TOKEN is not set; it is needed to run the discord bot")
-        self.settings = settings
+        self.settings = ctx.settings
         self.bot = ImageBot(ctx.services, ctx.chat, **bot_options)
         self._task: asyncio.Task[None] | None = None
         ctx.runtime.register_platform("discord", self.bot.port_from_reply)
