@@ -10,7 +10,7 @@ from commands.generate import check_theme, parse_count, parse_prompt_source, par
 from commands.moderation import banned_match
 from commands.requester import CLI, Requester
 from providers.base import PromptRequest, PromptSpec
-from storage.csv_io import append_prompt_rows, prompt_rows_csv
+from storage.csv_io import append_prompt_rows
 from storage.index import iso, tags_json, utc_now
 
 if TYPE_CHECKING:
@@ -84,8 +84,3 @@ async def make_prompts(services: Services, request: PromptsRequest) -> list[Prom
 def append_to_csv(specs: list[PromptSpec], path: Path) -> None:
     """Add the specs to a batch_prompts.csv; earlier rows stay as they were."""
     append_prompt_rows(path, [spec.csv_row() for spec in specs])
-
-
-def prompts_csv(specs: list[PromptSpec]) -> bytes:
-    """The `prompts.csv` attachment of /prompts."""
-    return prompt_rows_csv(spec.csv_row() for spec in specs).encode("utf-8")

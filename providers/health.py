@@ -98,12 +98,6 @@ def url_path(url: str) -> str:
     return URL(url).path.rstrip("/")
 
 
-def origin(url: str) -> str:
-    """scheme://[user:password@]host:port of `url`."""
-    parsed = URL(url)
-    return str(parsed.with_path("").with_query(None).with_fragment(None)).rstrip("/")
-
-
 async def fetch(
     session: aiohttp.ClientSession,
     url: str,

@@ -136,13 +136,6 @@ def blurred(mask: Image.Image, radius: float) -> Image.Image:
     return mask.filter(ImageFilter.GaussianBlur(radius)) if radius > 0 else mask
 
 
-def soft_shape(size: tuple[int, int], draw_fn, blur: float = 0.0) -> Image.Image:  # type: ignore[no-untyped-def]
-    """An L mask drawn by `draw_fn(ImageDraw)`, optionally blurred."""
-    mask = Image.new("L", size, 0)
-    draw_fn(ImageDraw.Draw(mask))
-    return blurred(mask, blur)
-
-
 def stars(img: Image.Image, rng: random.Random, count: int, limit_y: float, colour: RGB) -> None:
     """Scatter stars (a few with a glow) over the top `limit_y` pixels."""
     draw = ImageDraw.Draw(img)

@@ -95,7 +95,7 @@ def _clouds(img: Image.Image, scene: Scene, rng: random.Random, horizon: int, su
     img.paste(lit, (0, 0), mask.point(lambda v: int(v * 0.85)))
 
 
-def landscape(img: Image.Image, scene: Scene, rng: random.Random, fauna: bool = True) -> int:
+def landscape(img: Image.Image, scene: Scene, rng: random.Random) -> int:
     """A horizon scene: sky, layered silhouettes, water, fog, weather; returns the horizon row."""
     w, h = img.size
     water = "water" in scene.flags

@@ -29,7 +29,6 @@ class ServerState:
     failures: int = 0  # consecutive; resets on a success
     down_until: float = 0.0
     served: int = 0
-    last_error: str | None = None
 
     def is_up(self, now: float) -> bool:
         return now >= self.down_until
@@ -67,10 +66,6 @@ class ServerPool:
     def __len__(self) -> int:
         return len(self._servers)
 
-    def states(self) -> list[ServerState]:
-        """A snapshot of every server's state, for /providers and logs."""
-        return [ServerState(**vars(server)) for server in self._servers]
-
     def healthy(self) -> list[str]:
         """URLs not in a cool-off now."""
         now = self._clock()
@@ -94,11 +89,9 @@ class ServerPool:
         self._turn = (order[chosen.url] + 1) % count
         return chosen
 
-    def mark_down(self, url: str, error: BaseException | str | None = None) -> None:
+    def mark_down(self, url: str) -> None:
         """Put `url` in cool-off; each failed probe after a cool-off doubles the wait."""
         server = self._state(url)
-        if error is not None:
-            server.last_error = str(error)
         now = self._clock()
         if not server.is_up(now):
             return  # other calls in flight when it went down: one outage, not several
@@ -130,7 +123,7 @@ class ServerPool:
             yield server.url
         except BaseException as exc:
             if self._is_failure(exc):
-                self.mark_down(server.url, exc)
+                self.mark_down(server.url)
             raise
         else:
             self.mark_up(server.url)

@@ -92,10 +92,6 @@ class Archive:
     def discard(self, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
-    def clean_staging(self) -> None:
-        """Remove half-assembled batches left by a crash."""
-        shutil.rmtree(self.root / STAGING, ignore_errors=True)
-
 
 def _md_escape(text: str) -> str:
     return text.replace("\n", " ").strip()

@@ -10,7 +10,6 @@ from sqlite_utils import Database
 
 from storage.index import iso, utc_now
 
-WAITING = ("accepted", "running")
 # Jobs that count against the daily quota: asked for and not given back by a failure/cancel.
 QUOTA_STATUSES = ("accepted", "running", "done")
 
