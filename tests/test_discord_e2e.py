@@ -283,3 +283,33 @@ async def test_help_and_providers_answer_privately(fake: FakeDiscord, bot: Runni
     [listing] = await answers(fake, providers, "/providers")
     assert providers.callbacks[0].type == 5 and providers.callbacks[0].ephemeral
     assert listing.ephemeral and "local" in listing.content
+
+
+@pytest.mark.slow
+async def test_a_waiting_user_sees_their_queue_place(fake: FakeDiscord, tmp_path: Any) -> None:
+    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    settings = offline_settings(fake, tmp_path, IMAGEBOT_PROVIDER_CONCURRENCY="1")
+    running = await start_bot(settings)
+    try:
+        busy = await fake.send_slash_command(
+            "generate", {"count": 10, "size": "2048x2048"}, user=fake.moderator
+        )
+        waiting = await fake.send_slash_command(
+            "generate", {"count": 1, "size": "64x64"}, user=fake.member
+        )
+
+        def queue_edit() -> list[Any]:
+            edits = fake.requests_to(f"/{waiting.token}/messages/@original", "PATCH")
+            return [e for e in edits if "queue" in str((e.json or {}).get("content", ""))]
+
+        [edit] = await fake.wait_for(queue_edit, timeout=30, what="the queue place")
+        assert "number 1 in the queue" in edit.json["content"]
+        await answers(fake, busy, "the first batch")
+        await fake.wait_for(lambda: _has_batch(fake, waiting), timeout=30, what="the second")
+    finally:
+        await stop_bot(running)
+        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+def _has_batch(fake: FakeDiscord, record: InteractionRecord) -> bool:
+    return any(m.attachments for m in fake.messages_for_interaction(record.id))
