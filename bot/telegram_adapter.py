@@ -15,6 +15,7 @@ from bot.telegram_send import Pacer, Sleep, with_flood_control
 from commands.invocation import Invocation
 from commands.requester import Requester
 from providers.base import ConfigError
+from storage.posts import PostStore
 
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher, Router
@@ -126,6 +127,7 @@ class TelegramBot:
             sleep=sleep,
             clock=clock,
             pacer=Pacer(clock=clock, sleep=sleep),
+            posts=PostStore(runtime.services.index.db, "telegram"),
         )
         self.admins = AdminCache(self.bot, clock)
         self.dispatcher: Dispatcher = Dispatcher(telegram=self)

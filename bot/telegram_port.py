@@ -21,6 +21,8 @@ from bot.telegram_send import (
     with_flood_control,
 )
 from commands.ports import BatchPost
+from storage.index import Index
+from storage.posts import PostStore
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -41,8 +43,8 @@ class TelegramContext:
     sleep: Sleep = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
     pacer: Pacer = field(default_factory=Pacer)
-    # buttons message (chat, id) -> the album messages above it, to delete them together
-    posts: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    # the album messages above each buttons message, to delete them together
+    posts: PostStore = field(default_factory=lambda: PostStore(Index(":memory:").db, "telegram"))
 
 
 class TelegramPort:
@@ -279,7 +281,7 @@ class TelegramPort:
             ),
             what="sendMessage",
         )
-        self.context.posts[(self.chat_id, message.message_id)] = album
+        self.context.posts.remember(self.chat_id, message.message_id, album)
 
     async def delete_post(self) -> None:
         """Delete the message the button was on and the album above it."""
@@ -288,8 +290,8 @@ class TelegramPort:
         if not post_id:
             return
         post_id = int(post_id)
-        album = self.context.posts.pop((self.chat_id, post_id), None)
-        if album is None:  # after a restart: the buttons message replies to the album's first
+        album = self.context.posts.take(self.chat_id, post_id)
+        if album is None:  # a post from before this store: its buttons reply to the album
             album = [int(m) for m in [self.reply.get("post_reply_to")] if m]
         for message_id in [*album, post_id]:
             try:

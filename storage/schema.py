@@ -131,3 +131,17 @@ def m005_daily_reply(db: Database) -> None:
     # Where a schedule posts: the adapter's own reply address of the `/daily set` command
     # (JSON), so a port can be rebuilt for the chat without knowing each platform's fields.
     db["daily_schedules"].add_column("reply", str)
+
+
+@migrations()
+def m006_posts(db: Database) -> None:
+    # The chat messages one posted batch is made of (Telegram: the albums above the buttons
+    # message), so deleting the post removes all of them, even after a restart.
+    db["posts"].create(
+        {
+            "id": str,  # platform:chat_id:message_id of the message the buttons are on
+            "parts": str,  # JSON list of the other message ids
+            "created_at": str,
+        },
+        pk="id",
+    )

@@ -213,6 +213,28 @@ async def test_delete_button_removes_the_album_and_refuses_strangers(running: Ru
     assert all(fake.message(GROUP, m["message_id"]) is None for m in album.messages)
 
 
+async def test_delete_after_a_restart_removes_every_album_message(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    env = {"IMAGEBOT_MAX_IMAGES": "12"}
+    first = await start_bot(fake, tmp_path / "output", env)
+    fake.send_command(GROUP, USER, "/generate 12 64x64")  # two albums: 10 + 2
+    (post,) = await fake.wait_for(lambda: first.buttons_messages(GROUP))
+    albums = first.posts(GROUP)
+    await stop_bot(first)
+
+    again = await start_bot(fake, tmp_path / "output", env)
+    try:
+        delete = post.reply_markup["inline_keyboard"][0][2]["callback_data"]
+        fake.press_button(post, delete, USER)
+        await fake.wait_for(lambda: fake.message(GROUP, post.message_id) is None)
+        parts = [m["message_id"] for album in albums for m in album.messages]
+        await fake.wait_for(lambda: all(fake.message(GROUP, m) is None for m in parts))
+        assert len(parts) == 12
+    finally:
+        await stop_bot(again)
+
+
 async def test_flood_control_429_on_the_album_still_delivers_it(running: Running) -> None:
     fake = running.fake
     fake.fail_next("sendMediaGroup", "429", retry_after=5)

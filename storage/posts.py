@@ -1,0 +1,39 @@
+"""Which chat messages make up one posted batch, kept so delete works after a restart."""
+
+from __future__ import annotations
+
+import json
+
+from sqlite_utils import Database
+
+from storage.index import iso, utc_now
+
+
+def _key(platform: str, chat_id: int | str, message_id: int | str) -> str:
+    return f"{platform}:{chat_id}:{message_id}"
+
+
+class PostStore:
+    """The messages of each post, keyed by the message its buttons are on."""
+
+    def __init__(self, db: Database, platform: str):
+        self.db = db
+        self.platform = platform
+
+    def remember(self, chat_id: int, message_id: int, parts: list[int]) -> None:
+        """Record that `parts` belong to the post whose buttons are on `message_id`."""
+        with self.db.atomic():
+            self.db.execute(
+                "insert or replace into posts (id, parts, created_at) values (?, ?, ?)",
+                [_key(self.platform, chat_id, message_id), json.dumps(parts), iso(utc_now())],
+            )
+
+    def take(self, chat_id: int, message_id: int) -> list[int] | None:
+        """The other messages of that post (forgetting them), or None when unknown."""
+        key = _key(self.platform, chat_id, message_id)
+        rows = self.db.execute("select parts from posts where id = ?", [key]).fetchall()
+        if not rows:
+            return None
+        with self.db.atomic():
+            self.db.execute("delete from posts where id = ?", [key])
+        return [int(part) for part in json.loads(rows[0][0])]
