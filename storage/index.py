@@ -14,6 +14,15 @@ from sqlite_utils import Database
 from storage.schema import migrations
 
 
+def insert_row(db: Database, table: str, row: dict[str, Any]) -> None:
+    """One row in its own transaction, as plain SQL: sqlite-utils' insert inspects the table
+    first, and this runs for every job and batch of a busy bot."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    with db.atomic():
+        db.execute(f"insert into {table} ({columns}) values ({marks})", list(row.values()))
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -42,13 +51,16 @@ class Index:
 
     def start_batch(self, row: dict[str, Any]) -> None:
         """Record a batch before rendering, so a crash leaves it marked, never unknown."""
-        with self.db.atomic():
-            self.db["batches"].insert({**row, "status": "rendering", "image_count": 0}, pk="id")
+        insert_row(self.db, "batches", {**row, "status": "rendering", "image_count": 0})
 
     def finish_batch(self, batch_id: str, *, status: str, error: str | None, **fields: Any) -> None:
         """Mark a batch complete, partial or failed, with what it became (folder, count...)."""
+        values = {"status": status, "error": error, **fields}
+        assignments = ", ".join(f"{column} = ?" for column in values)
         with self.db.atomic():
-            self.db["batches"].update(batch_id, {"status": status, "error": error, **fields})
+            self.db.execute(
+                f"update batches set {assignments} where id = ?", [*values.values(), batch_id]
+            )
 
     def get_batch(self, batch_id: str) -> dict[str, Any] | None:
         rows = list(self.db.query("select * from batches where id = ?", [batch_id]))

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from storage.index import iso, utc_now
+from storage.index import insert_row, iso, utc_now
 
 # Jobs that count against the daily quota: asked for and not given back by a failure/cancel.
 QUOTA_STATUSES = ("accepted", "running", "done")
@@ -38,12 +38,7 @@ class JobStore:
             "answered": 0,
             "created_at": row.get("created_at") or iso(utc_now()),
         }
-        # Plain SQL: sqlite-utils' insert inspects the table first, and this runs on every
-        # chat request before it is acknowledged.
-        columns = ", ".join(record)
-        marks = ", ".join("?" for _ in record)
-        with self.db.atomic():
-            self.db.execute(f"insert into jobs ({columns}) values ({marks})", list(record.values()))
+        insert_row(self.db, "jobs", record)
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         rows = list(self.db.query("select * from jobs where id = ?", [job_id]))
