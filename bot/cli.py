@@ -235,6 +235,18 @@ def run_providers(args: argparse.Namespace, settings: Any) -> int:
     return EXIT_OK if all_answer else EXIT_FAILED
 
 
+def _log_to_stderr() -> None:
+    """A running bot says what it does (log in, reconnects, failed posts); tokens never appear."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
 def run_chat_bots(args: argparse.Namespace, settings: Any) -> int:
     """`imagebot discord|telegram|run`: serve until interrupted."""
     from bot.app import configured_platforms, require_token, run_bots
@@ -248,6 +260,7 @@ def run_chat_bots(args: argparse.Namespace, settings: Any) -> int:
         platforms = [args.verb]
     for platform in platforms:  # before any work starts, as every setting is
         require_token(settings, platform)
+    _log_to_stderr()
     asyncio.run(run_bots(settings, platforms))
     return EXIT_OK
 
