@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,9 +289,11 @@ async def test_a_job_is_answered_through_a_port_rebuilt_from_its_address(
 
 
 async def test_imagebot_telegram_runs_through_the_shared_app(
-    fake: FakeTelegram, tmp_path: Path
+    fake: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from bot.app import run_bots
+
+    caplog.set_level(logging.INFO)
 
     environ = {
         "IMAGEBOT_OUTPUT_DIR": str(tmp_path / "output"),
@@ -307,6 +310,8 @@ async def test_imagebot_telegram_runs_through_the_shared_app(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    assert caplog.records  # the bot says what it does ...
+    assert TOKEN not in caplog.text  # ... and never shows its token
 
 
 async def test_a_due_daily_schedule_posts_to_its_group(fake: FakeTelegram, tmp_path: Path) -> None:
