@@ -125,6 +125,20 @@ async def test_commands_are_synced_once_to_the_configured_guild(
         await stop_bot(again)
 
 
+async def test_without_guild_ids_commands_are_synced_globally(
+    fake: FakeDiscord, tmp_path: Any
+) -> None:
+    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    settings = offline_settings(fake, tmp_path, DISCORD_GUILD_IDS="")
+    running = await start_bot(settings)
+    try:
+        assert "generate" in [c["name"] for c in fake.commands_for()]
+        assert fake.commands_for(fake.guild.id) == []
+    finally:
+        await stop_bot(running)
+        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
 async def test_generate_defers_then_posts_images_embed_and_buttons(
     fake: FakeDiscord, bot: Running
 ) -> None:
