@@ -306,8 +306,10 @@ async def test_a_waiting_user_sees_their_queue_place(fake: FakeDiscord, tmp_path
     running = await start_bot(settings)
     try:
         busy = await fake.send_slash_command(
-            "generate", {"count": 10, "size": "2048x2048"}, user=fake.moderator
+            "generate", {"count": 10, "size": "2560x2560"}, user=fake.moderator
         )
+        running_jobs = lambda: [j for j in running.jobs() if j["status"] == "running"]  # noqa: E731
+        await fake.wait_for(running_jobs, what="the first job running")
         waiting = await fake.send_slash_command(
             "generate", {"count": 1, "size": "64x64"}, user=fake.member
         )
