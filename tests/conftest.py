@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ if str(ROOT) not in sys.path:
 
 SECRET_PREFIXES = ("OPENAI_", "STABILITY_", "HORDE_", "DISCORD_", "TELEGRAM_", "IMAGEBOT_")
 SECRET_NAMES = ("STABLE_DIFFUSION_URL", "COMFYUI_URL")
+DISCORD_REST_BASE = "https://discord.com/api/v10"  # discord.py's own defaults
+DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 
 
 @pytest.fixture(autouse=True)
@@ -25,3 +28,16 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("IMAGEBOT_OUTPUT_DIR", str(tmp_path / "output"))
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def discord_defaults() -> Iterator[None]:
+    """Put back discord.py's REST base and gateway URL, which the adapter points at a fake."""
+    yield
+    if "discord" in sys.modules:
+        import discord
+        import yarl
+        from discord.gateway import DiscordWebSocket
+
+        discord.http.Route.BASE = DISCORD_REST_BASE
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(DISCORD_GATEWAY)

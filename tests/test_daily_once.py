@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import discord
 import pytest
-from discord.gateway import DiscordWebSocket
 
 from bot.cli import main
 from bot.settings import Settings
@@ -27,13 +24,6 @@ def not_at_midnight() -> None:
     now = datetime.now(UTC)
     if now.hour == 0 and now.minute < 2:
         pytest.skip("a minute ago is yesterday: the schedule would not be due today")
-
-
-@pytest.fixture(autouse=True)
-def restore_discord_globals() -> Iterator[None]:
-    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
-    yield
-    discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 def schedule_due_now(platform: str, chat_id: str, reply: dict) -> None:

@@ -183,12 +183,9 @@ def test_discord_verb_without_a_token_is_one_config_line(
 async def test_run_bots_serves_discord_until_cancelled(tmp_path: Path) -> None:
     import asyncio
 
-    from discord.gateway import DiscordWebSocket
-
     from bot.app import run_bots
     from tests.test_discord_e2e import offline_settings
 
-    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     async with FakeDiscord() as server:
         settings = offline_settings(server, tmp_path)
         task = asyncio.create_task(run_bots(settings, ["discord"]))
@@ -202,5 +199,4 @@ async def test_run_bots_serves_discord_until_cancelled(tmp_path: Path) -> None:
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-            discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
         assert task.cancelled()

@@ -11,9 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import discord
 import pytest
-from discord.gateway import DiscordWebSocket
 
 from bot.app import BotContext, build_context
 from bot.discord_adapter import DiscordAdapter
@@ -67,7 +65,6 @@ async def stop_bot(running: Running) -> None:
 
 @pytest.fixture
 async def bot(fake: FakeDiscord, tmp_path: Any) -> AsyncIterator[Running]:
-    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     running = None
     try:
         running = await start_bot(offline_settings(fake, tmp_path))
@@ -76,7 +73,6 @@ async def bot(fake: FakeDiscord, tmp_path: Any) -> AsyncIterator[Running]:
     finally:
         if running is not None:
             await stop_bot(running)
-        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 async def answers(
@@ -128,7 +124,6 @@ async def test_commands_are_synced_once_to_the_configured_guild(
 async def test_without_guild_ids_commands_are_synced_globally(
     fake: FakeDiscord, tmp_path: Any
 ) -> None:
-    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     settings = offline_settings(fake, tmp_path, DISCORD_GUILD_IDS="")
     running = await start_bot(settings)
     try:
@@ -136,7 +131,6 @@ async def test_without_guild_ids_commands_are_synced_globally(
         assert fake.commands_for(fake.guild.id) == []
     finally:
         await stop_bot(running)
-        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 async def test_generate_defers_then_posts_images_embed_and_buttons(
@@ -227,7 +221,6 @@ async def test_rate_limited_followup_still_arrives(fake: FakeDiscord, bot: Runni
 
 
 async def test_images_are_shrunk_to_the_stated_upload_limit(tmp_path: Any) -> None:
-    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     limit = 96 * 1024  # the guild's stated limit, far below two 1024x1024 PNGs
     async with FakeDiscord(upload_limit=limit) as small:
         running = await start_bot(offline_settings(small, tmp_path))
@@ -240,7 +233,6 @@ async def test_images_are_shrunk_to_the_stated_upload_limit(tmp_path: Any) -> No
             post = batch_message(small.messages_for_interaction(record.id))
         finally:
             await stop_bot(running)
-            discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
     [folder] = [p for p in (tmp_path / "out").iterdir() if p.is_dir() and (p / "1.png").exists()]
     originals = [(folder / f"{n}.png").stat().st_size for n in (1, 2)]
     assert sum(originals) > limit  # the archive keeps the full-size PNGs
@@ -251,7 +243,6 @@ async def test_images_are_shrunk_to_the_stated_upload_limit(tmp_path: Any) -> No
 async def test_buttons_and_accepted_jobs_survive_a_restart(
     fake: FakeDiscord, tmp_path: Any
 ) -> None:
-    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     settings = offline_settings(fake, tmp_path)
     first = await start_bot(settings)
     try:
@@ -286,7 +277,6 @@ async def test_buttons_and_accepted_jobs_survive_a_restart(
         )
     finally:
         await stop_bot(second)
-        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 async def test_help_and_providers_answer_privately(fake: FakeDiscord, bot: Running) -> None:
@@ -301,7 +291,6 @@ async def test_help_and_providers_answer_privately(fake: FakeDiscord, bot: Runni
 
 @pytest.mark.slow
 async def test_a_waiting_user_sees_their_queue_place(fake: FakeDiscord, tmp_path: Any) -> None:
-    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     settings = offline_settings(fake, tmp_path, IMAGEBOT_PROVIDER_CONCURRENCY="1")
     running = await start_bot(settings)
     try:
@@ -324,7 +313,6 @@ async def test_a_waiting_user_sees_their_queue_place(fake: FakeDiscord, tmp_path
         await fake.wait_for(lambda: _has_batch(fake, waiting), timeout=30, what="the second")
     finally:
         await stop_bot(running)
-        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 def _has_batch(fake: FakeDiscord, record: InteractionRecord) -> bool:

@@ -98,7 +98,6 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 @pytest.fixture
 async def bot(fake: FakeDiscord) -> AsyncIterator[PingBot]:
     """PingBot logged in, connected, ready, and its commands synced to the fake guild."""
-    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
     discord.http.Route.BASE = fake.api_base
     client = PingBot()
     task: asyncio.Task[Any] | None = None
@@ -117,7 +116,6 @@ async def bot(fake: FakeDiscord) -> AsyncIterator[PingBot]:
         await client.close()
         if task is not None:
             await asyncio.wait_for(task, 10)
-        discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 async def ping(fake: FakeDiscord, **options: Any):
@@ -146,7 +144,6 @@ async def test_bot_logs_in_gets_ready_and_syncs_commands_to_the_guild(
 
 
 async def test_wrong_token_is_refused_at_login(fake: FakeDiscord) -> None:
-    saved = discord.http.Route.BASE
     discord.http.Route.BASE = fake.api_base
     client = discord.Client(intents=discord.Intents.default())
     try:
@@ -154,7 +151,6 @@ async def test_wrong_token_is_refused_at_login(fake: FakeDiscord) -> None:
             await client.login("not-the-token")
     finally:
         await client.close()
-        discord.http.Route.BASE = saved
     assert fake.requests[-1].path == "/users/@me" and fake.requests[-1].status == 401
 
 
