@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from commands.moderation import banned_match
-from commands.render import Notes, RenderOutcome, render_spec
+from commands.render import RenderOutcome, render_spec
 from commands.requester import CLI, Requester
 from providers.base import (
     ConfigError,
+    ProgressCallback,
     PromptRequest,
     PromptSpec,
     ProviderError,
@@ -165,7 +166,7 @@ async def generate(
     services: Services,
     request: GenerateRequest,
     progress: ImagesProgress | None = None,
-    notes: Notes | None = None,
+    notes: ProgressCallback | None = None,
 ) -> list[BatchResult]:
     """Make every batch of `request`: specs first (few round trips), then renders."""
     import asyncio
@@ -210,7 +211,7 @@ async def render_batch(
     request: GenerateRequest,
     spec: PromptSpec,
     progress: ImagesProgress | None = None,
-    notes: Notes | None = None,
+    notes: ProgressCallback | None = None,
 ) -> BatchResult:
     """Render one spec COUNT times, falling back when a provider is unavailable; archive it."""
     batch_id = uuid.uuid4().hex[:12]

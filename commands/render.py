@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from providers.base import (
     ImageProvider,
+    ProgressCallback,
     PromptSource,
     PromptSpec,
     ProviderError,
@@ -20,7 +21,6 @@ from providers.base import (
 )
 
 Progress = Callable[[int, int], Awaitable[None] | None]  # (images done, images asked)
-Notes = Callable[[str], Awaitable[None] | None]  # a provider's own words: queue place, steps
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ async def render_spec(
     *,
     source: PromptSource | None = None,
     progress: Progress | None = None,
-    notes: Notes | None = None,
+    notes: ProgressCallback | None = None,
 ) -> RenderOutcome:
     """Render `len(seeds)` images of `spec`, up to the provider's cap at once.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -249,6 +250,15 @@ class RenderedImage:
 
 
 ProgressCallback = Callable[[str], Awaitable[None] | None]
+
+
+async def notify(progress: ProgressCallback | None, text: str) -> None:
+    """Tell a provider's progress callback, sync or async."""
+    if progress is None:
+        return
+    result = progress(text)
+    if inspect.isawaitable(result):
+        await result
 
 
 class ImageProvider(Protocol):

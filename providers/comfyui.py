@@ -8,7 +8,6 @@ over the server pool (COMFYUI_URL may list several servers). The workflow is a J
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import re
 import uuid
@@ -28,6 +27,7 @@ from providers.base import (
     RenderRequest,
     SizeRule,
     Unavailable,
+    notify,
 )
 from providers.http_errors import (
     error_for_exception,
@@ -163,15 +163,6 @@ def execution_error_message(data: Mapping[str, Any]) -> str:
     where = f"{data.get('node_type') or 'a node'} (node {data.get('node_id', '?')})"
     text = str(data.get("exception_message") or data.get("exception_type") or "unknown error")
     return f"the workflow failed in {where}: {text.strip()[:300]}"
-
-
-async def notify(progress: ProgressCallback | None, text: str) -> None:
-    """Tell a progress callback, sync or async, without letting it break the render."""
-    if progress is None:
-        return
-    result = progress(text)
-    if inspect.isawaitable(result):
-        await result
 
 
 class ComfyUIProvider:

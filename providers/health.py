@@ -18,7 +18,7 @@ import aiohttp
 from yarl import URL
 
 from providers.base import ProviderError
-from providers.http_errors import error_for_exception, server_message
+from providers.http_errors import error_for_exception, scrub, server_message
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -393,11 +393,8 @@ PROBES = {
 
 
 def _scrub(text: str, settings: Settings) -> str:
-    for secret in (settings.openai_api_key, settings.stability_api_key, settings.horde_api_key):
-        value = secret.reveal() if secret else ""
-        if len(value) >= 4 and value in text:
-            text = text.replace(value, "****")
-    return text
+    keys = (settings.openai_api_key, settings.stability_api_key, settings.horde_api_key)
+    return scrub(text, [key.reveal() for key in keys if key])
 
 
 async def _provider_facts(provider_id: str, settings: Settings, session: Any) -> tuple[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import inspect
 import json
 import math
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from providers.base import (
     Size,
     SizeRule,
     Unavailable,
+    notify,
 )
 from providers.http_errors import (
     error_for_exception,
@@ -88,14 +88,6 @@ def anonymous_limits(size: Size, steps: int, sampler: str) -> tuple[Size, int]:
                 height -= 64
     most = 10 if sampler == "lcm" else ANON_MAX_STEPS // (2 if sampler in SECOND_ORDER else 1)
     return Size(width, height), min(steps, most)
-
-
-async def notify(progress: ProgressCallback | None, text: str) -> None:
-    """Tell a progress callback, sync or async."""
-    if progress is not None:
-        result = progress(text)
-        if inspect.isawaitable(result):
-            await result
 
 
 class HordeProvider:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable, Mapping
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -29,6 +30,18 @@ REFUSAL_MARKERS = (
     "nsfw",
 )
 MAX_RETRY_WAIT = 60.0
+
+
+# Anything shaped like an OpenAI-style key, in case a server echoes one we did not send.
+KEY_PATTERN = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{6,}")
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` with every secret (and anything key-shaped) masked."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return KEY_PATTERN.sub("***", text)
 
 
 def server_message(body: str) -> str:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 import openai
 
 from providers.base import NeedsKey, ProviderError, Unavailable
-from providers.http_errors import error_for_status, server_message
+from providers.http_errors import error_for_status, scrub, server_message
 
 KEY_VARIABLE = "OPENAI_API_KEY"
-# Anything shaped like an OpenAI-style key, in case a server echoes one we did not send.
-KEY_PATTERN = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{6,}")
-
-
-def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """`text` with every secret (and anything key-shaped) masked."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return KEY_PATTERN.sub("***", text)
 
 
 def error_for_openai(

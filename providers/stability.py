@@ -30,7 +30,7 @@ from providers.base import (
     SizeRule,
     Unavailable,
 )
-from providers.http_errors import request_json
+from providers.http_errors import request_json, scrub
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -306,7 +306,7 @@ class StabilityProvider:
 
     def _explained(self, exc: ProviderError) -> ProviderError:
         """Say what the user can do about it, and never echo the key."""
-        message = exc.message.replace(self._key, "***")
+        message = scrub(exc.message, [self._key])
         if isinstance(exc, NeedsKey):
             return NeedsKey(PROVIDER_ID, f"Stability AI refused {KEY_VAR}: {message}")
         if type(exc) is ProviderError and "HTTP 402" in message:
