@@ -17,14 +17,13 @@ from providers import roles
 from providers.base import (
     BadResponse,
     ConfigError,
-    NeedsKey,
     PromptRequest,
     PromptSpec,
     ProviderError,
     Refused,
     UsageError,
 )
-from providers.openai_errors import error_for_openai
+from providers.openai_sdk import error_for_openai, make_client
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -69,19 +68,11 @@ class GptSource:
         data_dir: Path | None = None,
         tuning_dir: Path | None = None,
     ):
-        if not api_key and not base_url:
-            raise NeedsKey(
-                SOURCE, "set OPENAI_API_KEY, or OPENAI_BASE_URL for an OpenAI-compatible server"
-            )
+        self._client = make_client(
+            SOURCE, api_key, base_url, timeout=timeout, max_retries=max_retries
+        )
         self._model = model
         self._key = api_key
-        # Local servers (Ollama, LM Studio, vLLM) ignore the key, but the SDK insists on one.
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key or "not-needed",
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
         self._specs_per_call = max(1, specs_per_call)
         self._parallel = asyncio.Semaphore(max(1, max_parallel_calls))
         self._examples_per_call = max(0, examples_per_call)

@@ -14,7 +14,6 @@ import openai
 from providers.base import (
     BadResponse,
     FixedSizes,
-    NeedsKey,
     ProviderError,
     RenderedImage,
     RenderRequest,
@@ -22,7 +21,7 @@ from providers.base import (
     SizeRule,
 )
 from providers.http_errors import request_bytes
-from providers.openai_errors import error_for_openai
+from providers.openai_sdk import error_for_openai, make_client
 
 if TYPE_CHECKING:
     import aiohttp
@@ -96,22 +95,15 @@ class OpenAIImagesProvider:
         timeout: float = 180.0,
         max_retries: int = 2,
     ):
-        if not api_key and not base_url:
-            raise NeedsKey(
-                PROVIDER, "set OPENAI_API_KEY, or OPENAI_BASE_URL for a compatible image server"
-            )
+        self._client = make_client(
+            PROVIDER, api_key, base_url, timeout=timeout, max_retries=max_retries
+        )
         self._session = session
         self._model = model
         self._rules = rules_for(model)
         self._key = api_key
         self._concurrency = max(1, concurrency)
         self._timeout = timeout
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key or "not-needed",
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
 
     @classmethod
     def from_settings(

@@ -1,4 +1,4 @@
-"""Map the openai SDK's exceptions onto the ProviderError family, with secrets scrubbed."""
+"""The openai SDK in one place: its client, and its exceptions mapped onto ProviderError."""
 
 from __future__ import annotations
 
@@ -10,6 +10,23 @@ from providers.base import NeedsKey, ProviderError, Unavailable
 from providers.http_errors import error_for_status, scrub, server_message
 
 KEY_VARIABLE = "OPENAI_API_KEY"
+
+
+def make_client(
+    owner: str, api_key: str | None, base_url: str | None, *, timeout: float, max_retries: int
+) -> openai.AsyncOpenAI:
+    """An AsyncOpenAI client; NeedsKey when there is neither a key nor a base URL."""
+    if not api_key and not base_url:
+        raise NeedsKey(
+            owner, "set OPENAI_API_KEY, or OPENAI_BASE_URL for an OpenAI-compatible server"
+        )
+    # Local servers (Ollama, LM Studio, vLLM, LocalAI) ignore the key, but the SDK wants one.
+    return openai.AsyncOpenAI(
+        api_key=api_key or "not-needed",
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
 
 
 def error_for_openai(
