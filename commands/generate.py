@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from commands.moderation import banned_match
-from commands.render import RenderOutcome, render_spec
+from commands.render import RenderOutcome, render_spec, report_progress
 from commands.requester import CLI, Requester
 from providers.base import (
     ConfigError,
@@ -169,8 +170,6 @@ async def generate(
     notes: ProgressCallback | None = None,
 ) -> list[BatchResult]:
     """Make every batch of `request`: specs first (few round trips), then renders."""
-    import asyncio
-
     if request.spec is not None:
         specs = [request.spec] * request.batches
     else:
@@ -181,10 +180,7 @@ async def generate(
     def batch_progress(index: int) -> ImagesProgress:
         async def report(done: int, _total: int) -> None:
             done_per_batch[index] = done
-            if progress is not None:
-                result = progress(sum(done_per_batch), total)
-                if asyncio.iscoroutine(result):
-                    await result
+            await report_progress(progress, sum(done_per_batch), total)
 
         return report
 
@@ -282,8 +278,6 @@ async def _archive(
     fallback_from: list[str],
 ) -> BatchResult:
     """Write the batch folder (in a thread: fsyncs must not stall the chat) and index it."""
-    import asyncio
-
     provider_id = provider.provider_id if provider is not None else request.provider
     model = provider.model if provider is not None else ""
     errors = [str(error) for error in outcome.errors]

@@ -43,7 +43,7 @@ class RenderOutcome:
     softened_prompt: str | None = None
 
 
-async def _report(progress: Progress | None, done: int, total: int) -> None:
+async def report_progress(progress: Progress | None, done: int, total: int) -> None:
     if progress is None:
         return
     result = progress(done, total)
@@ -103,7 +103,7 @@ async def render_spec(
     results: list[list[FinalImage] | None] = [None] * len(chunks)
     errors: list[ProviderError | None] = [None] * len(chunks)
     done = 0
-    await _report(progress, 0, len(seeds))
+    await report_progress(progress, 0, len(seeds))
     # Providers that wait in a queue (Horde, ComfyUI) say where they are, when asked to.
     extra = {"progress": notes} if notes and _accepts_progress(provider) else {}
 
@@ -140,7 +140,7 @@ async def render_spec(
         ]
         errors[index] = None
         done += len(results[index])
-        await _report(progress, done, len(seeds))
+        await report_progress(progress, done, len(seeds))
 
     await asyncio.gather(*(run_chunk(i, spec.prompt, None) for i in range(len(chunks))))
 
