@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.discord_uploads import fit_uploads
+from bot.progress_edits import TrailingEdits
 
 if TYPE_CHECKING:
     from commands.ports import BatchPost
@@ -92,10 +93,7 @@ class DiscordPort:
         self.interaction = interaction
         self.view_factory = view_factory
         self.upload_limit = upload_limit or DEFAULT_UPLOAD_LIMIT
-        self._clock = clock
-        self._last_progress: float | None = None
-        self._pending_progress: str | None = None
-        self._progress_task: asyncio.Task | None = None
+        self._edits = TrailingEdits(self._edit_original, PROGRESS_EVERY, clock=clock)
         self._edited_original = False
         self._deferred = interaction is None  # a stored address was acknowledged long ago
 
@@ -131,9 +129,7 @@ class DiscordPort:
 
     async def _send(self, *, private: bool = False, **kwargs: Any) -> None:
         """One message: the interaction response, a followup, or a channel message."""
-        if self._progress_task is not None:  # a late progress edit must not follow the answer
-            self._progress_task.cancel()
-            self._progress_task = None
+        self._edits.cancel()  # a late progress edit must not follow the answer
         if not self._responded and self.interaction is not None:
             await self.interaction.response.send_message(ephemeral=private, **kwargs)
             return
@@ -160,35 +156,18 @@ class DiscordPort:
         await self.interaction.response.defer(thinking=True, ephemeral=private)
         # "Thinking…" already says we are on it: the first edit waits a calm interval, which
         # also keeps a burst of requests from doubling its HTTP calls right after the defers.
-        self._last_progress = self._clock()
+        self._edits.mark_shown(None)
 
     async def progress(self, text: str) -> None:
-        """Edit the "thinking…" message at most once every PROGRESS_EVERY seconds; a text
-        that comes sooner is shown when the interval is up (the latest one wins)."""
+        """Edit the "thinking…" message at most once every PROGRESS_EVERY seconds."""
         if self.interaction is None or not self.interaction.response.is_done():
             return
-        self._pending_progress = text
-        if self._progress_task is not None:
-            return  # the scheduled edit will show the latest text
-        waited = self._clock() - (self._last_progress or float("-inf"))
-        if waited >= PROGRESS_EVERY:
-            await self._show_progress()
-        else:
-            self._progress_task = asyncio.create_task(self._show_progress(PROGRESS_EVERY - waited))
+        await self._edits.offer(_cut(text, CONTENT_MAX))
 
-    async def _show_progress(self, delay: float = 0.0) -> None:
-        if delay:
-            await asyncio.sleep(delay)
-        self._progress_task = None
-        text, self._pending_progress = self._pending_progress, None
-        if text is None or self.interaction is None:
+    async def _edit_original(self, text: str) -> None:
+        if self.interaction is None:
             return
-        self._last_progress = self._clock()
-        try:
-            await self.interaction.edit_original_response(content=_cut(text, CONTENT_MAX))
-        except discord.HTTPException:
-            log.debug("could not show progress", exc_info=True)  # progress is best effort
-            return
+        await self.interaction.edit_original_response(content=text)
         self._edited_original = True
 
     async def text(self, text: str, *, private: bool = False) -> None:

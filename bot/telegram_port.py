@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.progress_edits import TrailingEdits
 from bot.telegram_send import (
     TEXT_MAX,
     Pacer,
@@ -58,10 +59,9 @@ class TelegramPort:
         self.callback_id: str | None = reply.get("callback_query_id")
         self.callback_answered = False
         self._progress_id: int | None = None
-        self._progress_text: str | None = None
-        self._progress_at = float("-inf")
-        self._pending: str | None = None
-        self._flush_task: asyncio.Task | None = None
+        self._edits = TrailingEdits(
+            self._edit_progress, PROGRESS_INTERVAL, clock=context.clock, sleep=context.sleep
+        )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -79,10 +79,7 @@ class TelegramPort:
 
     async def _drop_progress(self) -> None:
         """The progress message has done its job once the answer is there."""
-        self._pending = None
-        if self._flush_task is not None:
-            self._flush_task.cancel()
-            self._flush_task = None
+        self._edits.cancel()
         if self._progress_id is None:
             return
         message_id, self._progress_id = self._progress_id, None
@@ -120,56 +117,30 @@ class TelegramPort:
             lambda: self.bot.send_message(self.chat_id, text, reply_parameters=self._reply_to()),
             what="sendMessage",
         )
-        self._progress_id, self._progress_text = message.message_id, text
-        self._progress_at = self.context.clock()
+        self._progress_id = message.message_id
+        self._edits.mark_shown(text)
 
     async def progress(self, text: str) -> None:
-        """Edit the progress message, at most every ~2 s and never with the same text.
-
-        A text that comes too soon is kept and shown when the 2 s are up (the latest wins),
-        so a queue position is not lost behind "Working on it…".
-        """
+        """Edit the progress message, at most every ~2 s and never with the same text."""
         text = cut(text, TEXT_MAX)
         if self._progress_id is None:
             await self._new_progress(text)
-            return
-        if text == self._progress_text:  # already shown; a kept older text is outdated
-            self._pending = None
-            return
-        self._pending = text
-        if self._flush_task is not None and not self._flush_task.done():
-            return  # the scheduled edit will show the latest text
-        wait = self._progress_at + PROGRESS_INTERVAL - self.context.clock()
-        if wait <= 0:
-            await self._flush()
         else:
-            self._flush_task = asyncio.create_task(self._flush_later(wait))
+            await self._edits.offer(text)
 
     async def settled(self) -> None:
         """Wait until a progress edit kept for later has been made."""
-        if self._flush_task is not None:
-            await asyncio.gather(self._flush_task, return_exceptions=True)
+        await self._edits.settled()
 
-    async def _flush_later(self, wait: float) -> None:
-        await self.context.sleep(wait)
-        await self._flush()
-
-    async def _flush(self) -> None:
-        text, self._pending = self._pending, None
-        if text is None or text == self._progress_text or self._progress_id is None:
+    async def _edit_progress(self, text: str) -> None:
+        if self._progress_id is None:
             return
-        self._progress_text, self._progress_at = text, self.context.clock()
         message_id = self._progress_id
-        try:
-            await with_flood_control(
-                lambda: self.bot.edit_message_text(
-                    text, chat_id=self.chat_id, message_id=message_id
-                ),
-                sleep=self.context.sleep,
-                what="editMessageText",
-            )
-        except Exception:  # progress is a courtesy; the answer must still come
-            log.debug("progress edit failed", exc_info=True)
+        await with_flood_control(
+            lambda: self.bot.edit_message_text(text, chat_id=self.chat_id, message_id=message_id),
+            sleep=self.context.sleep,
+            what="editMessageText",
+        )
 
     async def text(self, text: str, *, private: bool = False) -> None:
         """A message; `private` in a group replies to the user (Telegram has no ephemeral)."""
