@@ -221,7 +221,7 @@ async def test_rate_limited_followup_still_arrives(fake: FakeDiscord, bot: Runni
 
 
 async def test_images_are_shrunk_to_the_stated_upload_limit(tmp_path: Any) -> None:
-    limit = 96 * 1024  # the guild's stated limit, far below two 1024x1024 PNGs
+    limit = 16 * 1024  # the stated limit, below two 1024x1024 PNGs of any role (even flat art)
     async with FakeDiscord(upload_limit=limit) as small:
         running = await start_bot(offline_settings(small, tmp_path))
         try:
