@@ -39,7 +39,9 @@ class _Compressor:
             try:
                 import zstandard  # type: ignore[import-not-found]
 
-                self._zstd = zstandard.ZstdCompressor()
+                # One stream per connection, each message flushed to a block boundary.
+                self._zstd = zstandard.ZstdCompressor().compressobj()
+                self._zstd_flush = zstandard.COMPRESSOBJ_FLUSH_BLOCK
             except ImportError:
                 self.mode = None  # plain text frames, which every client reads
 
@@ -48,7 +50,7 @@ class _Compressor:
         if self._zlib is not None:
             return self._zlib.compress(data) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
         if self._zstd is not None:
-            return self._zstd.compress(data)
+            return self._zstd.compress(data) + self._zstd.flush(self._zstd_flush)
         return text
 
 
