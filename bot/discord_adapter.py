@@ -1,7 +1,8 @@
 """The Discord adapter: slash commands and buttons in, platform-neutral invocations out.
 
 It translates and nothing more: every rule lives in commands/ (ChatCommands.handle). The
-bot uses default intents only, syncs its commands when their payload changed, and carries
+bot asks for the guilds intent only (interactions need no intent; message events would only
+cost CPU under load), syncs its commands when their payload changed, and carries
 batch buttons as dynamic items (`ib:<action>:<batch>`) so they work after a restart.
 """
 
@@ -103,10 +104,12 @@ def build_invocation(
 
 
 class ImageBot(commands.Bot):
-    """imagebot on Discord: default intents, one aiohttp session, app commands, dynamic buttons."""
+    """imagebot on Discord: guilds intent, one aiohttp session, app commands, dynamic buttons."""
 
     def __init__(self, services: Services, chat: ChatCommands, **options: Any) -> None:
-        options.setdefault("intents", discord.Intents.default())
+        # Slash commands and buttons arrive as interactions whatever the intents; the message
+        # intents would echo every defer, edit and post back to the bot as gateway events.
+        options.setdefault("intents", discord.Intents(guilds=True))
         super().__init__(command_prefix=commands.when_mentioned, help_command=None, **options)
         self.services = services
         self.chat = chat

@@ -16,6 +16,7 @@ import pytest
 from bot.app import BotContext, build_context
 from bot.discord_adapter import DiscordAdapter
 from bot.settings import Settings
+from tests.fakes.discord_gateway import GUILDS
 from tests.fakes.discord_server import FakeDiscord, InteractionRecord, StoredMessage
 
 
@@ -119,6 +120,17 @@ async def test_commands_are_synced_once_to_the_configured_guild(
         assert again.adapter.bot.synced is False and len(fake.command_syncs) == 1
     finally:
         await stop_bot(again)
+
+
+async def test_the_bot_asks_the_gateway_for_the_guilds_intent_only(
+    fake: FakeDiscord, bot: Running
+) -> None:
+    # No privileged intent to switch on in the portal, and no message events echoing every
+    # defer, edit and post back to the bot.
+    assert fake.gateway.identifies[-1]["intents"] == GUILDS
+    record = await fake.send_slash_command("generate", {"count": 1, "size": "64x64"})
+    batch_message(await answers(fake, record, "the batch", 1))
+    assert "MESSAGE_CREATE" not in {m["t"] for m in fake.gateway.last_session.sent}
 
 
 async def test_without_guild_ids_commands_are_synced_globally(
