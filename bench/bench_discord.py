@@ -40,6 +40,7 @@ class Burst:
     deferred: int  # callbacks of type 5
     acked_in: float  # s until every defer had arrived
     posted_in: float | None  # s until every batch was posted (None: the floor posts nothing)
+    cpu_ms: float  # CPU the bot process used from the burst's start until every defer arrived
 
 
 @dataclass
@@ -86,7 +87,7 @@ def _ack_run(work: Path, command: list[str], product: bool) -> AckRun:
                 _on(thread, fake.wait_for(lambda: fake.commands_for(fake.guild.id), 30, "sync"))
                 _on(thread, fake.wait_until_ready(30))
                 alone = _warm_up(thread, fake) if product else None
-                bursts = [_burst(thread, fake, users, product) for _ in range(BURSTS)]
+                bursts = [_burst(thread, fake, users, product, process.pid) for _ in range(BURSTS)]
             finally:
                 process.send_signal(signal.SIGINT)
                 _, _, usage = os.wait4(process.pid, 0)
@@ -105,7 +106,18 @@ def _warm_up(thread: FakeOnThread, fake: Any) -> tuple[float, float]:
     return alone[0], alone[1]
 
 
-def _burst(thread: FakeOnThread, fake: Any, users: list[Any], product: bool) -> Burst:
+def _cpu_ms(pid: int) -> float:
+    """CPU time of every thread of `pid` so far, in ms (Linux schedstat: nanosecond counts)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile
+    return total / 1e6
+
+
+def _burst(thread: FakeOnThread, fake: Any, users: list[Any], product: bool, pid: int) -> Burst:
     """After PAUSE s of quiet, 100 /generate at once; wait for every defer (and batch)."""
     time.sleep(PAUSE)
 
@@ -116,17 +128,18 @@ def _burst(thread: FakeOnThread, fake: Any, users: list[Any], product: bool) -> 
         ]
         return list(await asyncio.gather(*sends))
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _cpu_ms(pid)
     records = _on(thread, burst())
     _on(thread, fake.wait_for(lambda: all(r.acked for r in records), 30, "every defer"))
     acked_in = time.perf_counter() - started
+    cpu_ms = _cpu_ms(pid) - cpu_before
     posted_in = None
     if product:
         everything = fake.wait_for(lambda: all(_posted(fake, r) for r in records), 120, "batches")
         _on(thread, everything, 130)
         posted_in = time.perf_counter() - started
     deferred = sum(1 for r in records if r.callbacks[0].type == 5)
-    return Burst(_delays(fake, records), deferred, acked_in, posted_in)
+    return Burst(_delays(fake, records), deferred, acked_in, posted_in, cpu_ms)
 
 
 def _delays(fake: Any, records: list[Any]) -> list[float]:
@@ -147,6 +160,10 @@ def _summary(bursts: list[Burst]) -> str:
     return f"p50 {statistics.median(delays):.0f} ms, p99 {_pct(delays, 0.99):.0f} ms"
 
 
+def _cpu_per_interaction(bursts: list[Burst]) -> float:
+    return statistics.median(b.cpu_ms for b in bursts) / INTERACTIONS
+
+
 def _ack_lines(imagebot: AckRun, floor: AckRun) -> list[str]:
     first, warm = imagebot.bursts[0], imagebot.bursts[1:]
     warm_p99 = _pct([d for b in warm for d in b.delays], 0.99)
@@ -162,6 +179,11 @@ def _ack_lines(imagebot: AckRun, floor: AckRun) -> list[str]:
         line("  bare discord.py, defer only: burst 1", _summary(floor.bursts[:1])),
         line(f"  bare discord.py, defer only: bursts 2-{BURSTS}", _summary(floor.bursts[1:])),
         line("  imagebot / bare discord.py (p99, pooled)", f"{warm_p99 / floor_p99:.2f}x"),
+        line(
+            "  bot CPU per interaction until all deferred",
+            f"{_cpu_per_interaction(warm):.2f} ms",
+            f"bare discord.py {_cpu_per_interaction(floor.bursts[1:]):.2f} ms",
+        ),
         line(
             "  deferred (type 5)",
             f"{deferred} / {total}",
