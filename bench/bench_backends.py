@@ -12,15 +12,13 @@ import asyncio
 import contextlib
 import io
 import statistics
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
 
-from common import FakeOnThread, clean_env, line, run_cli, run_main_in_process
+from common import FakeOnThread, clean_env, line, run_cli, run_main_in_process, run_sections
 from tests.fakes.horde_server import FakeHorde
 from tests.fakes.webui_server import FakeWebUI
 
@@ -277,14 +275,7 @@ def bench_horde() -> list[str]:
 
 
 def main() -> None:
-    print(f"{'measure':<52} {'figure':<26} target")
-    for section in (bench_pool, bench_failover):
-        with tempfile.TemporaryDirectory() as folder:
-            for text in section(Path(folder)):
-                print(text, flush=True)
-    for text in bench_horde():
-        print(text, flush=True)
-    sys.exit(0)
+    run_sections(bench_pool, bench_failover, lambda _folder: bench_horde())
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from common import (
     run_cli,
     run_cli_measured,
     run_main_in_process,
+    run_sections,
 )
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -214,15 +214,13 @@ def bench_export(work: Path, rows: int = 100_000) -> list[str]:
 
 
 def main() -> None:
-    sections = [bench_prompts, bench_dalle, bench_offline, bench_export]
-    print(f"{'measure':<52} {'figure':<26} target")
-    for section in sections:
-        with tempfile.TemporaryDirectory() as folder:
-            for text in section(Path(folder)):
-                print(text, flush=True)
-    for text in bench_import_cost():
-        print(text, flush=True)
-    sys.exit(0)
+    run_sections(
+        bench_prompts,
+        bench_dalle,
+        bench_offline,
+        bench_export,
+        lambda _folder: bench_import_cost(),
+    )
 
 
 if __name__ == "__main__":

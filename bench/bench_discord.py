@@ -17,7 +17,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -26,7 +25,7 @@ from typing import Any
 
 from bench_runtime import _pct, bench_load
 
-from common import IMAGEBOT, FakeOnThread, clean_env, line
+from common import IMAGEBOT, FakeOnThread, clean_env, line, run_sections
 
 INTERACTIONS = 100
 BURSTS = 5
@@ -204,15 +203,7 @@ def _ack_lines(imagebot: AckRun, floor: AckRun) -> list[str]:
 
 
 def main() -> None:
-    sections = [bench_acknowledgement, bench_load]
-    print(f"{'measure':<52} {'figure':<26} target")
-    started = time.perf_counter()
-    for section in sections:
-        with tempfile.TemporaryDirectory() as folder:
-            for text in section(Path(folder)):
-                print(text, flush=True)
-    print(line("bench run time", f"{time.perf_counter() - started:.0f} s"))
-    sys.exit(0)
+    run_sections(bench_acknowledgement, bench_load)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from typing import Any
 
 from bench_runtime import CAP_RATE, LATENCY, SERVERS, WebUIFleet
 
-from common import IMAGEBOT, FakeOnThread, clean_env, line
+from common import IMAGEBOT, FakeOnThread, clean_env, line, run_sections
 
 TOKEN = "42:TEST"
 USERS, COUNT, SIZE = 200, 4, "64x64"
@@ -282,13 +280,7 @@ def _lines(
 
 
 def main() -> None:
-    print(f"{'measure':<52} {'figure':<26} target")
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as folder:
-        for text in bench_telegram(Path(folder)):
-            print(text, flush=True)
-    print(line("bench run time", f"{time.perf_counter() - started:.0f} s"))
-    sys.exit(0)
+    run_sections(bench_telegram)
 
 
 if __name__ == "__main__":

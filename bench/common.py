@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,3 +96,17 @@ def run_main_in_process(args: list[str], workdir: Path, env: dict[str, str]) -> 
 def line(name: str, value: str, target: str = "", verdict: bool | None = None) -> str:
     mark = "" if verdict is None else ("  PASS" if verdict else "  MISS")
     return f"{name:<52} {value:<26} {target}{mark}"
+
+
+Section = Callable[[Path], Iterable[str]]
+
+
+def run_sections(*sections: Section) -> None:
+    """Print the header, each section's lines (each in a fresh temporary folder), the run time."""
+    print(f"{'measure':<52} {'figure':<26} target")
+    started = time.perf_counter()
+    for section in sections:
+        with tempfile.TemporaryDirectory() as folder:
+            for text in section(Path(folder)):
+                print(text, flush=True)
+    print(line("bench run time", f"{time.perf_counter() - started:.0f} s"))
