@@ -88,8 +88,16 @@ async def answers(
     return await fake.wait_for(ready, what=what)
 
 
-def batch_message(messages: list[StoredMessage]) -> StoredMessage:
-    return next(m for m in messages if m.attachments and m.embeds)
+async def posted_batch(
+    fake: FakeDiscord, record: InteractionRecord, what: str, timeout: float = 10.0
+) -> StoredMessage:
+    """Wait until the interaction's batch (images and embed) is posted; return that message."""
+
+    def found() -> StoredMessage | None:
+        messages = fake.messages_for_interaction(record.id)
+        return next((m for m in messages if m.attachments and m.embeds), None)
+
+    return await fake.wait_for(found, timeout, what)
 
 
 async def test_commands_are_synced_once_to_the_configured_guild(
@@ -129,7 +137,7 @@ async def test_the_bot_asks_the_gateway_for_the_guilds_intent_only(
     # defer, edit and post back to the bot.
     assert fake.gateway.identifies[-1]["intents"] == GUILDS
     record = await fake.send_slash_command("generate", {"count": 1, "size": "64x64"})
-    batch_message(await answers(fake, record, "the batch", 1))
+    await posted_batch(fake, record, "the batch")
     assert "MESSAGE_CREATE" not in {m["t"] for m in fake.gateway.last_session.sent}
 
 
@@ -149,12 +157,8 @@ async def test_generate_defers_then_posts_images_embed_and_buttons(
     fake: FakeDiscord, bot: Running
 ) -> None:
     record = await fake.send_slash_command("generate", {"count": 2, "size": "256x256"})
-    await fake.wait_for(
-        lambda: any(m.attachments for m in fake.messages_for_interaction(record.id)),
-        what="the batch",
-    )
+    post = await posted_batch(fake, record, "the batch")
     assert record.callbacks[0].type == 5 and not record.callbacks[0].ephemeral
-    post = batch_message(fake.messages_for_interaction(record.id))
     assert len(post.attachments) == 2 and not post.ephemeral
     [embed] = post.payload()["embeds"]
     [batch] = list(bot.ctx.services.index.db.query("select * from batches"))
@@ -191,17 +195,9 @@ async def test_export_for_moderators_and_refused_for_members(
 
 async def test_reroll_button_posts_a_new_batch(fake: FakeDiscord, bot: Running) -> None:
     record = await fake.send_slash_command("generate", {"count": 1, "size": "256x256"})
-    await fake.wait_for(
-        lambda: any(m.attachments for m in fake.messages_for_interaction(record.id)),
-        what="the first batch",
-    )
-    first = batch_message(fake.messages_for_interaction(record.id))
+    first = await posted_batch(fake, record, "the first batch")
     click = await fake.click_button(first, first.custom_ids[0])
-    await fake.wait_for(
-        lambda: any(m.attachments for m in fake.messages_for_interaction(click.id)),
-        what="the re-rolled batch",
-    )
-    second = batch_message(fake.messages_for_interaction(click.id))
+    second = await posted_batch(fake, click, "the re-rolled batch")
     assert second.id != first.id and len(second.attachments) == 1
     batches = list(bot.ctx.services.index.db.query("select * from batches"))
     assert len(batches) == 2 and second.custom_ids[0] == f"ib:reroll:{batches[1]['id']}"
@@ -209,11 +205,7 @@ async def test_reroll_button_posts_a_new_batch(fake: FakeDiscord, bot: Running) 
 
 async def test_delete_button_removes_the_post(fake: FakeDiscord, bot: Running) -> None:
     record = await fake.send_slash_command("generate", {"count": 1, "size": "256x256"})
-    await fake.wait_for(
-        lambda: any(m.attachments for m in fake.messages_for_interaction(record.id)),
-        what="the batch",
-    )
-    post = batch_message(fake.messages_for_interaction(record.id))
+    post = await posted_batch(fake, record, "the batch")
     click = await fake.click_button(post, post.custom_ids[2], fake.member)
     await fake.wait_for(lambda: fake.messages[post.id].deleted, what="the deletion")
     assert [c.type for c in click.callbacks] == [6]  # acknowledged silently, nothing new posted
@@ -223,10 +215,7 @@ async def test_delete_button_removes_the_post(fake: FakeDiscord, bot: Running) -
 async def test_rate_limited_followup_still_arrives(fake: FakeDiscord, bot: Running) -> None:
     fake.rate_limit("/webhooks/", times=1, method="POST", retry_after=0.05)
     record = await fake.send_slash_command("generate", {"count": 1, "size": "256x256"})
-    await fake.wait_for(
-        lambda: any(m.attachments for m in fake.messages_for_interaction(record.id)),
-        what="the batch after a 429",
-    )
+    await posted_batch(fake, record, "the batch after a 429")
     statuses = [r.status for r in fake.requests_to("/webhooks/", "POST")]
     assert statuses[0] == 429 and 200 in statuses
     await fake.wait_for(lambda: [j["status"] for j in bot.jobs()] == ["done"], what="job done")
@@ -238,11 +227,7 @@ async def test_images_are_shrunk_to_the_stated_upload_limit(tmp_path: Any) -> No
         running = await start_bot(offline_settings(small, tmp_path))
         try:
             record = await small.send_slash_command("generate", {"count": 2, "size": "1024x1024"})
-            await small.wait_for(
-                lambda: any(m.attachments for m in small.messages_for_interaction(record.id)),
-                what="the shrunk batch",
-            )
-            post = batch_message(small.messages_for_interaction(record.id))
+            post = await posted_batch(small, record, "the shrunk batch")
         finally:
             await stop_bot(running)
     [folder] = [p for p in (tmp_path / "out").iterdir() if p.is_dir() and (p / "1.png").exists()]
@@ -259,11 +244,7 @@ async def test_buttons_and_accepted_jobs_survive_a_restart(
     first = await start_bot(settings)
     try:
         record = await fake.send_slash_command("generate", {"count": 1, "size": "256x256"})
-        await fake.wait_for(
-            lambda: any(m.attachments for m in fake.messages_for_interaction(record.id)),
-            what="the batch before the restart",
-        )
-        post = batch_message(fake.messages_for_interaction(record.id))
+        post = await posted_batch(fake, record, "the batch before the restart")
     finally:
         await stop_bot(first)
     # Accepted by a bot whose workers never ran it (killed right after the acknowledgement).
@@ -277,16 +258,10 @@ async def test_buttons_and_accepted_jobs_survive_a_restart(
     second = await start_bot(settings)
     try:
         # The resumed job answers on its interaction's followup webhook (token still valid).
-        await fake.wait_for(
-            lambda: any(m.attachments for m in fake.messages_for_interaction(waiting.id)),
-            what="the resumed batch",
-        )
+        await posted_batch(fake, waiting, "the resumed batch")
         # A button posted by the first process still works.
         click = await fake.click_button(post, post.custom_ids[0])
-        await fake.wait_for(
-            lambda: any(m.attachments for m in fake.messages_for_interaction(click.id)),
-            what="the re-roll after the restart",
-        )
+        await posted_batch(fake, click, "the re-roll after the restart")
     finally:
         await stop_bot(second)
 
@@ -321,11 +296,7 @@ async def test_a_waiting_user_sees_their_queue_place(fake: FakeDiscord, tmp_path
 
         [edit] = await fake.wait_for(queue_edit, timeout=30, what="the queue place")
         assert "number 1 in the queue" in edit.json["content"]
-        await answers(fake, busy, "the first batch")
-        await fake.wait_for(lambda: _has_batch(fake, waiting), timeout=30, what="the second")
+        await posted_batch(fake, busy, "the first batch", timeout=30)
+        await posted_batch(fake, waiting, "the second batch", timeout=30)
     finally:
         await stop_bot(running)
-
-
-def _has_batch(fake: FakeDiscord, record: InteractionRecord) -> bool:
-    return any(m.attachments for m in fake.messages_for_interaction(record.id))
