@@ -23,7 +23,7 @@ from providers.base import (
     Unavailable,
     UsageError,
 )
-from providers.registry import PROMPT_SOURCES, check_provider
+from providers.registry import check_prompt_source, check_provider
 from storage.archive import ArchivedImage
 from storage.index import iso, tags_json, utc_now
 
@@ -93,15 +93,7 @@ def parse_role(role: str | None) -> str | None:
 
 def parse_prompt_source(source: str | None, settings: Settings) -> str:
     source = source or settings.prompt_source
-    if source not in PROMPT_SOURCES:
-        raise UsageError(
-            f"unknown prompt source {source!r}; choose one of: {', '.join(PROMPT_SOURCES)}"
-        )
-    if source == "gpt" and not (settings.openai_api_key or settings.openai_base_url):
-        raise UsageError(
-            "prompt source 'gpt' is not configured: set OPENAI_API_KEY or OPENAI_BASE_URL, "
-            "or use the offline source 'templates'"
-        )
+    check_prompt_source(source, settings)
     return source
 
 

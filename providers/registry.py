@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from providers.base import ConfigError, UsageError
+from providers.base import UsageError
 
 if TYPE_CHECKING:
     import aiohttp
@@ -60,15 +60,20 @@ def build_provider(
     return _load(PROVIDERS, provider_id).from_settings(settings, session)
 
 
-def build_prompt_source(source_id: str, settings: Settings) -> PromptSource:
-    """A ready prompt source (`gpt` or `templates`)."""
+def check_prompt_source(source_id: str, settings: Settings) -> None:
+    """Raise UsageError for an unknown or unconfigured prompt source, naming what is allowed."""
     if source_id not in PROMPT_SOURCES:
         raise UsageError(
             f"unknown prompt source {source_id!r}; choose one of: {', '.join(PROMPT_SOURCES)}"
         )
     if source_id == "gpt" and not (settings.openai_api_key or settings.openai_base_url):
-        raise ConfigError(
-            "the gpt prompt source needs OPENAI_API_KEY or OPENAI_BASE_URL; "
-            "or use --prompt-source templates"
+        raise UsageError(
+            "prompt source 'gpt' is not configured: set OPENAI_API_KEY or OPENAI_BASE_URL, "
+            "or use the offline source 'templates'"
         )
+
+
+def build_prompt_source(source_id: str, settings: Settings) -> PromptSource:
+    """A ready prompt source (`gpt` or `templates`)."""
+    check_prompt_source(source_id, settings)
     return _load(PROMPT_SOURCES, source_id).from_settings(settings)
