@@ -128,12 +128,17 @@ async def run_bots(settings: Settings, platforms: list[str]) -> None:
     finally:
         gc.unfreeze()
         await ctx.runtime.stop()
-        for adapter in adapters:
-            try:
-                await adapter.stop()
-            except Exception:
-                log.exception("closing an adapter failed")
-        await ctx.services.aclose()
+        await _close(ctx, adapters)
+
+
+async def _close(ctx: BotContext, adapters: list[PlatformAdapter]) -> None:
+    """Stop every adapter (one failing does not leave the others open), then the services."""
+    for adapter in adapters:
+        try:
+            await adapter.stop()
+        except Exception:
+            log.exception("closing an adapter failed")
+    await ctx.services.aclose()
 
 
 async def post_daily(settings: Settings, also: Post | None = None, once: bool = True) -> list[str]:
@@ -161,9 +166,4 @@ async def post_daily(settings: Settings, also: Post | None = None, once: bool = 
         await scheduler.run_forever()
         return []
     finally:
-        for adapter in adapters:
-            try:
-                await adapter.stop()
-            except Exception:
-                log.exception("closing an adapter failed")
-        await ctx.services.aclose()
+        await _close(ctx, adapters)
