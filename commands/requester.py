@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,25 +19,11 @@ class Requester:
 
     def info(self) -> dict[str, Any] | None:
         """`requested_by` of info.json: null for the command line."""
-        if self.platform == "cli":
-            return None
-        return {
-            "platform": self.platform,
-            "user_id": self.user_id,
-            "user_name": self.user_name,
-            "chat_id": self.chat_id,
-            "guild_id": self.guild_id,
-        }
+        return None if self.platform == "cli" else self.row()
 
     def row(self) -> dict[str, Any]:
         """The index columns that say who asked."""
-        return {
-            "platform": self.platform,
-            "user_id": self.user_id,
-            "user_name": self.user_name,
-            "chat_id": self.chat_id,
-            "guild_id": self.guild_id,
-        }
+        return dataclasses.asdict(self)
 
 
 CLI = Requester(platform="cli")
