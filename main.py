@@ -1,30 +1,9 @@
-"""The original tool's command line: `python main.py 10 1024x576 --stable-diffusion`.
+"""The original tool's command line: `python main.py 10 1024x576 --stable-diffusion`."""
 
-COUNT [SIZE] [--dalle | --stable-diffusion | --stability | --comfyui | --horde | --local]
-[--only-prompts]. When several provider flags are given the first wins.
-"""
-
-from __future__ import annotations
-
-import re
 import sys
 
-from bot.cli import PROVIDER_CHOICES, main
-
-SIZE = re.compile(r"^\d+[xX]\d+$")
-FLAGS = {f"--{name}": name for name in PROVIDER_CHOICES}
-
-
-def translate(argv: list[str]) -> list[str]:
-    """Turn the original arguments into an `imagebot` command line."""
-    provider = next((FLAGS[arg] for arg in argv if arg in FLAGS), None)
-    rest = [arg for arg in argv if arg not in FLAGS]
-    if "--only-prompts" in rest:
-        rest.remove("--only-prompts")
-        # The original accepted a SIZE here too; prompts have no size, so it is dropped.
-        return ["prompts", *(arg for arg in rest if not SIZE.match(arg))]
-    return ["generate", *rest, *(["--provider", provider] if provider else [])]
-
+from imagebot.bot.cli import main
+from imagebot.bot.legacy_cli import translate
 
 if __name__ == "__main__":
     sys.exit(main(translate(sys.argv[1:])))

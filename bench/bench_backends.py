@@ -100,8 +100,8 @@ def pool_settings_cap(env: dict[str, str]) -> int:
     """The concurrency cap the product gives the stable-diffusion provider for this env."""
     import aiohttp  # noqa: F401  (from_settings only stores the session)
 
-    from bot.settings import Settings
-    from providers.webui import WebUIProvider
+    from imagebot.bot.settings import Settings
+    from imagebot.providers.webui import WebUIProvider
 
     settings = Settings.from_env(env, dotenv_path=None)
     return WebUIProvider.from_settings(settings, None).max_concurrency  # type: ignore[arg-type]
@@ -111,9 +111,9 @@ def generate_in_process(work: Path, env: dict[str, str]) -> float:
     """`imagebot generate ...` in this process with its modules warm; its output swallowed."""
     from PIL import Image  # noqa: F401
 
-    import commands.generate  # noqa: F401  (warm: the figure is the command's own work)
-    import providers.webui  # noqa: F401
-    import storage.index  # noqa: F401
+    import imagebot.commands.generate  # noqa: F401  (warm: the figure is the command's own work)
+    import imagebot.providers.webui  # noqa: F401
+    import imagebot.storage.index  # noqa: F401
 
     with contextlib.redirect_stdout(io.StringIO()):
         return run_main_in_process(ARGS, work, env)
@@ -192,9 +192,9 @@ def bench_failover(work: Path) -> list[str]:
 async def _horde_jobs(url: str) -> float:
     import aiohttp
 
-    from bot.settings import Settings
-    from providers.base import RenderRequest, Size
-    from providers.horde import HordeProvider
+    from imagebot.bot.settings import Settings
+    from imagebot.providers.base import RenderRequest, Size
+    from imagebot.providers.horde import HordeProvider
 
     settings = Settings.from_env(
         {"HORDE_URL": url, "HORDE_API_KEY": "registered-key"}, dotenv_path=None

@@ -33,8 +33,8 @@ IMAGE_LATENCY = 0.5
 def bench_prompts(work: Path) -> list[str]:
     import openai  # noqa: F401  (warm, so the in-process figure is the command's own work)
 
-    from providers.base import PromptRequest
-    from providers.gpt import GptSource
+    from imagebot.providers.base import PromptRequest
+    from imagebot.providers.gpt import GptSource
 
     with FakeOnThread(lambda: FakeOpenAI(chat_latency=CHAT_LATENCY)) as fake:
         env = clean_env(work, OPENAI_BASE_URL=fake.base_url)
@@ -146,9 +146,9 @@ def bench_offline(work: Path) -> list[str]:
 
 
 async def _local_render_seconds() -> float:
-    from bot.settings import Settings
-    from providers.base import RenderRequest, Size
-    from providers.local import LocalProvider
+    from imagebot.bot.settings import Settings
+    from imagebot.providers.base import RenderRequest, Size
+    from imagebot.providers.local.provider import LocalProvider
 
     provider = LocalProvider.from_settings(Settings.from_env({}, dotenv_path=None), None)
     prompts = ["a crimson sunset over mountains", "teal ocean at night", "a bowl of ramen"]
@@ -169,7 +169,7 @@ async def _local_render_seconds() -> float:
 
 
 def bench_export(work: Path, rows: int = 100_000) -> list[str]:
-    from storage.index import Index
+    from imagebot.storage.index import Index
 
     db_path = work / "output" / "archive.db"
     Index(db_path).close()

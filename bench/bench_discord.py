@@ -80,7 +80,7 @@ def _ack_run(work: Path, command: list[str], product: bool) -> AckRun:
             DISCORD_API_BASE=fake.api_base,
             DISCORD_GUILD_IDS=fake.guild.id,
         )
-        with (work / "bot.err").open("w") as err:
+        with (work / "imagebot.bot.err").open("w") as err:
             process = subprocess.Popen(command, cwd=work, env=env, stdout=err, stderr=err)
             try:
                 _on(thread, fake.wait_for(lambda: fake.commands_for(fake.guild.id), 30, "sync"))

@@ -89,12 +89,12 @@ class TimedPort:
 
 async def run_child(env: dict[str, str]) -> dict[str, Any]:
     """The product under load; returns raw timings for the parent to summarise."""
-    from bot.runtime import Runtime
-    from bot.settings import Settings
-    from commands.chat import ChatCommands
-    from commands.invocation import Invocation
-    from commands.requester import Requester
-    from commands.services import Services
+    from imagebot.bot.runtime import Runtime
+    from imagebot.bot.settings import Settings
+    from imagebot.commands.chat import ChatCommands
+    from imagebot.commands.invocation import Invocation
+    from imagebot.commands.requester import Requester
+    from imagebot.commands.services import Services
 
     started: list[tuple[float, str]] = []
 

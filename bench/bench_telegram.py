@@ -180,7 +180,7 @@ def bench_telegram(work: Path) -> list[str]:
             TELEGRAM_TOKEN=TOKEN,
             TELEGRAM_API_BASE=fake.base_url,
         )
-        with (work / "bot.err").open("w") as err:
+        with (work / "imagebot.bot.err").open("w") as err:
             process = subprocess.Popen(
                 [IMAGEBOT, "telegram"], cwd=work, env=env, stdout=err, stderr=err
             )
@@ -193,7 +193,7 @@ def bench_telegram(work: Path) -> list[str]:
                 _, status, usage = os.wait4(process.pid, 0)
         rendered = sum(server.images_rendered for server in fleet.servers)
     jobs = _jobs(work / "output" / "archive.db")
-    warnings = (work / "bot.err").read_text().count("flood control")
+    warnings = (work / "imagebot.bot.err").read_text().count("flood control")
     return _lines(one, two, warm, usage.ru_maxrss / 1024, rendered, jobs, warnings)
 
 

@@ -74,7 +74,7 @@ def run_cli_measured(args: list[str], workdir: Path, env: dict[str, str]) -> Run
 
 def run_main_in_process(args: list[str], workdir: Path, env: dict[str, str]) -> float:
     """Time `bot.cli.main(ARGS)` in this process, imports already warm: the command's own work."""
-    from bot.cli import main
+    from imagebot.bot.cli import main
 
     saved_env, saved_cwd = dict(os.environ), Path.cwd()
     os.environ.clear()

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from providers.base import ConfigError
+from imagebot.providers.base import ConfigError
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
-    from bot.scheduler import Post
-    from bot.settings import Settings
-    from commands.chat import ChatCommands
-    from commands.services import Services
+    from imagebot.bot.daily import Post
+    from imagebot.bot.runtime import Runtime
+    from imagebot.bot.settings import Settings
+    from imagebot.commands.chat import ChatCommands
+    from imagebot.commands.services import Services
 
 log = logging.getLogger("imagebot.app")
 
@@ -54,7 +54,7 @@ def require_token(settings: Settings, platform: str) -> None:
 def build_discord(ctx: BotContext, **options: Any) -> PlatformAdapter:
     """The Discord bot (discord.py), imported only when it runs."""
     require_token(ctx.settings, "discord")
-    from bot.discord_adapter import DiscordAdapter
+    from imagebot.bot.discord.adapter import DiscordAdapter
 
     return DiscordAdapter(ctx, **options)
 
@@ -62,7 +62,7 @@ def build_discord(ctx: BotContext, **options: Any) -> PlatformAdapter:
 def build_telegram(ctx: BotContext, **options: Any) -> PlatformAdapter:
     """The Telegram bot (aiogram), imported only when it runs."""
     require_token(ctx.settings, "telegram")
-    from bot.telegram_adapter import TelegramBot
+    from imagebot.bot.telegram.adapter import TelegramBot
 
     return TelegramBot(ctx.settings, ctx.runtime, ctx.chat, **options)
 
@@ -85,9 +85,9 @@ def configured_platforms(settings: Settings) -> list[str]:
 
 def build_context(settings: Settings) -> BotContext:
     """Services, the durable runtime and the chat commands, built once per process."""
-    from bot.runtime import Runtime
-    from commands.chat import ChatCommands
-    from commands.services import Services
+    from imagebot.bot.runtime import Runtime
+    from imagebot.commands.chat import ChatCommands
+    from imagebot.commands.services import Services
 
     services = Services(settings)
     runtime = Runtime(services)
@@ -106,7 +106,7 @@ def freeze_startup_objects() -> None:
 
 async def run_bots(settings: Settings, platforms: list[str]) -> None:
     """Run the requested bots and the daily posts on this loop until one stops (or Ctrl-C)."""
-    from bot.scheduler import DailyScheduler, port_poster
+    from imagebot.bot.daily import DailyScheduler, port_poster
 
     ctx = build_context(settings)
     adapters: list[PlatformAdapter] = []
@@ -145,7 +145,7 @@ async def post_daily(settings: Settings, also: Post | None = None, once: bool = 
     """`imagebot daily [--once]`: make the due daily posts through the configured bots (REST
     only, no gateway or polling); once, or on schedule until stopped. `also` sees each outcome.
     """
-    from bot.scheduler import DailyScheduler, port_poster
+    from imagebot.bot.daily import DailyScheduler, port_poster
 
     ctx = build_context(settings)
     adapters: list[PlatformAdapter] = []

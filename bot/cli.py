@@ -72,14 +72,14 @@ def build_parser() -> Parser:
 
 
 def _load_settings() -> Any:
-    from bot.settings import Settings
+    from imagebot.bot.settings import Settings
 
     return Settings.from_env()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; return the exit status (0 ok, 1 work failed, 2 usage or settings)."""
-    from providers.base import ConfigError, ProviderError, UsageError
+    from imagebot.providers.base import ConfigError, ProviderError, UsageError
 
     try:
         args = build_parser().parse_args(argv)
@@ -115,7 +115,7 @@ def _fail(message: str, status: int) -> int:
 
 
 async def _with_services(settings: Any, work: Any) -> Any:
-    from commands.services import Services
+    from imagebot.commands.services import Services
 
     services = Services(settings)
     try:
@@ -125,8 +125,8 @@ async def _with_services(settings: Any, work: Any) -> Any:
 
 
 def run_generate(args: argparse.Namespace, settings: Any) -> int:
-    from bot.progress import ProgressBar
-    from commands.generate import generate, parse_generate
+    from imagebot.bot.terminal_progress import ProgressBar
+    from imagebot.commands.generate import generate, parse_generate
 
     request = parse_generate(
         settings,
@@ -170,7 +170,12 @@ def run_generate(args: argparse.Namespace, settings: Any) -> int:
 def run_prompts(args: argparse.Namespace, settings: Any) -> int:
     from pathlib import Path
 
-    from commands.prompts import CLI_MAX_PROMPTS, append_to_csv, make_prompts, parse_prompts
+    from imagebot.commands.prompts import (
+        CLI_MAX_PROMPTS,
+        append_to_csv,
+        make_prompts,
+        parse_prompts,
+    )
 
     request = parse_prompts(
         settings,
@@ -194,7 +199,7 @@ def run_prompts(args: argparse.Namespace, settings: Any) -> int:
 
 
 def run_export(args: argparse.Namespace, settings: Any) -> int:
-    from commands.export import export_archive, parse_since
+    from imagebot.commands.export import export_archive, parse_since
 
     since = parse_since(args.since)
     export_archive(settings, since=since, out=args.out, stream=sys.stdout)
@@ -203,8 +208,8 @@ def run_export(args: argparse.Namespace, settings: Any) -> int:
 
 def run_daily(args: argparse.Namespace, settings: Any) -> int:
     """Make the due daily posts through the configured bots, printing each batch folder."""
-    from bot.app import post_daily
-    from bot.scheduler import printing_poster
+    from imagebot.bot.app import post_daily
+    from imagebot.bot.daily import printing_poster
 
     failures: list[str] = []
     printer = printing_poster(sys.stdout, sys.stderr)
@@ -224,7 +229,7 @@ def run_providers(args: argparse.Namespace, settings: Any) -> int:
     """Print each configured provider's health; exit 1 when any of them does not answer."""
     import aiohttp
 
-    from commands.providers_report import providers_report
+    from imagebot.commands.providers_report import providers_report
 
     async def work() -> tuple[str, bool]:
         async with aiohttp.ClientSession() as session:
@@ -249,8 +254,8 @@ def _log_to_stderr() -> None:
 
 def run_chat_bots(args: argparse.Namespace, settings: Any) -> int:
     """`imagebot discord|telegram|run`: serve until interrupted."""
-    from bot.app import configured_platforms, require_token, run_bots
-    from providers.base import ConfigError
+    from imagebot.bot.app import configured_platforms, require_token, run_bots
+    from imagebot.providers.base import ConfigError
 
     if args.verb == "run":
         platforms = configured_platforms(settings)

@@ -15,16 +15,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.scheduler_fair import FairQueue, UserKey
-from commands.requester import Requester
-from storage.archive import STAGING
-from storage.index import iso, utc_now
-from storage.jobs import JobStore
+from imagebot.bot.fair_queue import FairQueue, UserKey
+from imagebot.commands.requester import Requester
+from imagebot.storage.archive import STAGING
+from imagebot.storage.index import iso, utc_now
+from imagebot.storage.jobs import JobStore
 
 if TYPE_CHECKING:
-    from commands.invocation import Invocation
-    from commands.ports import ReplyPort
-    from commands.services import Services
+    from imagebot.commands.invocation import Invocation
+    from imagebot.commands.ports import ReplyPort
+    from imagebot.commands.services import Services
 
 log = logging.getLogger("imagebot.runtime")
 PortFactory = Callable[[dict], "ReplyPort"]

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from commands.ports import BatchPost, Button
+from imagebot.commands.ports import BatchPost, Button
 
 BUTTONS = (("🎲 Re-roll", "reroll"), ("🔁 Same prompt", "again"), ("🗑 Delete", "delete"))
 PREVIEW_TITLES = 5

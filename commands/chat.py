@@ -5,20 +5,26 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from commands.chat_args import generate_args
-from commands.chat_generate import GenerateFlow
-from commands.chat_misc import PromptsFlow, cancel_text, export_chat, providers_text, queue_text
-from commands.daily import handle_daily
-from commands.generate import DEFAULT_SIZE
-from commands.prompts import CHAT_MAX_PROMPTS
-from providers.base import ConfigError, ProviderError, UsageError
-from providers.registry import PROVIDERS
+from imagebot.commands.chat_args import generate_args
+from imagebot.commands.chat_generate import GenerateFlow
+from imagebot.commands.chat_misc import (
+    PromptsFlow,
+    cancel_text,
+    export_chat,
+    providers_text,
+    queue_text,
+)
+from imagebot.commands.daily import handle_daily
+from imagebot.commands.generate import DEFAULT_SIZE
+from imagebot.commands.prompts import CHAT_MAX_PROMPTS
+from imagebot.providers.base import ConfigError, ProviderError, UsageError
+from imagebot.providers.registry import PROVIDERS
 
 if TYPE_CHECKING:
-    from bot.runtime import Runtime
-    from commands.invocation import Invocation
-    from commands.ports import ReplyPort
-    from commands.services import Services
+    from imagebot.bot.runtime import Runtime
+    from imagebot.commands.invocation import Invocation
+    from imagebot.commands.ports import ReplyPort
+    from imagebot.commands.services import Services
 
 log = logging.getLogger("imagebot.commands")
 

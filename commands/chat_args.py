@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from providers.base import UsageError
-from providers.registry import PROVIDERS
+from imagebot.providers.base import UsageError
+from imagebot.providers.registry import PROVIDERS
 
 NUMBER = re.compile(r"^[-+]?\d+$")
 SIZE_WORD = re.compile(r"^\d+[xX×]\d+$")

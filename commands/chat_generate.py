@@ -7,23 +7,23 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from commands.captions import (
+from imagebot.commands.captions import (
     batch_post,
     failure_text,
     read_info,
     rendering_text,
     waiting_text,
 )
-from commands.generate import generate, parse_generate
-from commands.limits import NotAllowed, check_allowed, check_quota
-from providers.base import PromptSpec, ProviderError, UsageError
-from storage.index import utc_now
+from imagebot.commands.generate import generate, parse_generate
+from imagebot.commands.limits import NotAllowed, check_allowed, check_quota
+from imagebot.providers.base import PromptSpec, ProviderError, UsageError
+from imagebot.storage.index import utc_now
 
 if TYPE_CHECKING:
-    from bot.runtime import Job, Runtime
-    from commands.invocation import Invocation
-    from commands.ports import ReplyPort
-    from commands.services import Services
+    from imagebot.bot.runtime import Job, Runtime
+    from imagebot.commands.invocation import Invocation
+    from imagebot.commands.ports import ReplyPort
+    from imagebot.commands.services import Services
 
 log = logging.getLogger("imagebot.commands")
 DEFAULT_COUNT = 4

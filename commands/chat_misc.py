@@ -6,20 +6,20 @@ import io
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from commands.captions import prompts_preview, waiting_text
-from commands.chat_args import export_days, prompts_args, single_number
-from commands.export import export_archive
-from commands.limits import check_allowed, check_moderator
-from commands.prompts import make_prompts, parse_prompts
-from providers.base import ProviderError, UsageError
-from storage.csv_io import prompt_rows_csv
-from storage.index import iso, utc_now
+from imagebot.commands.captions import prompts_preview, waiting_text
+from imagebot.commands.chat_args import export_days, prompts_args, single_number
+from imagebot.commands.export import export_archive
+from imagebot.commands.limits import check_allowed, check_moderator
+from imagebot.commands.prompts import make_prompts, parse_prompts
+from imagebot.providers.base import ProviderError, UsageError
+from imagebot.storage.csv_io import prompt_rows_csv
+from imagebot.storage.index import iso, utc_now
 
 if TYPE_CHECKING:
-    from bot.runtime import Job, Runtime
-    from commands.invocation import Invocation
-    from commands.ports import ReplyPort
-    from commands.services import Services
+    from imagebot.bot.runtime import Job, Runtime
+    from imagebot.commands.invocation import Invocation
+    from imagebot.commands.ports import ReplyPort
+    from imagebot.commands.services import Services
 
 DEFAULT_PROMPTS = 10
 
@@ -105,7 +105,7 @@ async def export_chat(services: Services, invocation: Invocation, port: ReplyPor
 
 async def providers_text(services: Services) -> str:
     """The configured providers, their models and sizes, and whether each answers."""
-    from commands.providers_report import providers_report
+    from imagebot.commands.providers_report import providers_report
 
     text, _ = await providers_report(services.settings, await services.http())
     return text

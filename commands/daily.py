@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from commands.generate import DEFAULT_SIZE, parse_generate
-from providers.base import UsageError
-from storage.daily import DailyStore, latest_slot, next_slot
-from storage.index import iso, utc_now
+from imagebot.commands.generate import DEFAULT_SIZE, parse_generate
+from imagebot.providers.base import UsageError
+from imagebot.storage.daily import DailyStore, latest_slot, next_slot
+from imagebot.storage.index import iso, utc_now
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
-    from commands.invocation import Invocation
-    from commands.ports import ReplyPort
-    from commands.services import Services
+    from imagebot.bot.settings import Settings
+    from imagebot.commands.invocation import Invocation
+    from imagebot.commands.ports import ReplyPort
+    from imagebot.commands.services import Services
 
 DEFAULT_COUNT = 4
 ACTIONS = ("set", "off", "show")

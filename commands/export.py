@@ -8,12 +8,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from providers.base import UsageError
-from storage.csv_io import write_export
-from storage.index import Index
+from imagebot.providers.base import UsageError
+from imagebot.storage.csv_io import write_export
+from imagebot.storage.index import Index
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from imagebot.bot.settings import Settings
 
 
 def parse_since(text: str | None) -> str | None:

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from commands.moderation import banned_match
-from commands.render import RenderOutcome, render_spec, report_progress
-from commands.requester import CLI, Requester
-from providers.base import (
+from imagebot.commands.moderation import banned_match
+from imagebot.commands.render import RenderOutcome, render_spec, report_progress
+from imagebot.commands.requester import CLI, Requester
+from imagebot.providers.base import (
     ConfigError,
     ProgressCallback,
     PromptRequest,
@@ -23,13 +23,13 @@ from providers.base import (
     Unavailable,
     UsageError,
 )
-from providers.registry import check_prompt_source, check_provider
-from storage.archive import ArchivedImage
-from storage.index import iso, tags_json, utc_now
+from imagebot.providers.registry import check_prompt_source, check_provider
+from imagebot.storage.archive import ArchivedImage
+from imagebot.storage.index import iso, tags_json, utc_now
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
-    from commands.services import Services
+    from imagebot.bot.settings import Settings
+    from imagebot.commands.services import Services
 
 DEFAULT_SIZE = "1024x1024"
 MAX_BATCHES = 50
@@ -86,7 +86,7 @@ def parse_count(value: Any, maximum: int, what: str = "count") -> int:
 def parse_role(role: str | None) -> str | None:
     if role is None:
         return None
-    from providers.roles import get_role
+    from imagebot.providers.roles import get_role
 
     return get_role(role).id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from commands.requester import Requester
+from imagebot.commands.requester import Requester
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from providers.base import UsageError
+from imagebot.providers.base import UsageError
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
-    from commands.invocation import Invocation
-    from storage.jobs import JobStore
+    from imagebot.bot.settings import Settings
+    from imagebot.commands.invocation import Invocation
+    from imagebot.storage.jobs import JobStore
 
 
 class NotAllowed(UsageError):

@@ -6,16 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from commands.generate import check_theme, parse_count, parse_prompt_source, parse_role
-from commands.moderation import banned_match
-from commands.requester import CLI, Requester
-from providers.base import PromptRequest, PromptSpec
-from storage.csv_io import append_prompt_rows
-from storage.index import iso, tags_json, utc_now
+from imagebot.commands.generate import check_theme, parse_count, parse_prompt_source, parse_role
+from imagebot.commands.moderation import banned_match
+from imagebot.commands.requester import CLI, Requester
+from imagebot.providers.base import PromptRequest, PromptSpec
+from imagebot.storage.csv_io import append_prompt_rows
+from imagebot.storage.index import iso, tags_json, utc_now
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
-    from commands.services import Services
+    from imagebot.bot.settings import Settings
+    from imagebot.commands.services import Services
 
 CLI_MAX_PROMPTS = 1000
 CHAT_MAX_PROMPTS = 50

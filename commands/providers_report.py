@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import aiohttp
 
-    from bot.settings import Settings
-    from providers.health import Health
+    from imagebot.bot.settings import Settings
+    from imagebot.providers.health import Health
 
 MAX_MODELS_SHOWN = 5
 
@@ -56,7 +56,7 @@ async def providers_report(
     settings: Settings, session: aiohttp.ClientSession, timeout: float = 5.0
 ) -> tuple[str, bool]:
     """(the report text, whether every configured provider and server answers)."""
-    from providers.health import check_all
+    from imagebot.providers.health import check_all
 
     healths = await check_all(settings, session, timeout=timeout)
     text = format_health(healths, default=settings.default_provider, fallback=settings.fallback)

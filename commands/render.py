@@ -8,7 +8,7 @@ import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from providers.base import (
+from imagebot.providers.base import (
     ImageProvider,
     ProgressCallback,
     PromptSource,

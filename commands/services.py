@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from providers.registry import build_prompt_source, build_provider
-from storage.archive import Archive
-from storage.index import Index
+from imagebot.providers.registry import build_prompt_source, build_provider
+from imagebot.storage.archive import Archive
+from imagebot.storage.index import Index
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from bot.settings import Settings
-    from providers.base import ImageProvider, PromptSource
+    from imagebot.bot.settings import Settings
+    from imagebot.providers.base import ImageProvider, PromptSource
 
 
 class Services:

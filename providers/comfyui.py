@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from providers.base import (
+from imagebot.providers.base import (
     BadResponse,
     ConfigError,
     FreeSizes,
@@ -29,18 +29,17 @@ from providers.base import (
     Unavailable,
     notify,
 )
-from providers.http_errors import (
+from imagebot.providers.content import DATA_DIR
+from imagebot.providers.http_errors import (
     error_for_exception,
     error_for_status,
     request_bytes,
     request_json,
     with_retries,
 )
-from providers.server_pool import ServerPool
+from imagebot.providers.server_pool import ServerPool
 
-DEFAULT_WORKFLOW = (
-    Path(__file__).resolve().parent.parent / "data" / "comfyui" / "default_workflow.json"
-)
+DEFAULT_WORKFLOW = DATA_DIR / "comfyui" / "default_workflow.json"
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 PLACEHOLDERS = frozenset(
     {"prompt", "negative_prompt", "width", "height", "seed", "steps", "cfg", "sampler",

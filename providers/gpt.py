@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import openai
 
-from providers import gpt_schema as schema
-from providers import roles
-from providers.base import (
+from imagebot.providers import gpt_schema as schema
+from imagebot.providers import roles
+from imagebot.providers.base import (
     BadResponse,
     ConfigError,
     PromptRequest,
@@ -23,10 +23,10 @@ from providers.base import (
     Refused,
     UsageError,
 )
-from providers.openai_sdk import error_for_openai, make_client
+from imagebot.providers.openai_sdk import error_for_openai, make_client
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from imagebot.bot.settings import Settings
 
 T = TypeVar("T")
 SOURCE = "gpt"

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from providers.roles import Role
+from imagebot.providers.roles import Role
 
 TITLE_MAX = 80
 DESCRIPTION_MAX = 1000

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from yarl import URL
 
-from providers.base import ProviderError
-from providers.http_errors import error_for_exception, scrub, server_message
+from imagebot.providers.base import ProviderError
+from imagebot.providers.http_errors import error_for_exception, scrub, server_message
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from imagebot.bot.settings import Settings
 
 OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 HORDE_CLIENT_AGENT = "imagebot:0.1:unknown"
@@ -132,7 +132,7 @@ async def _webui_server(
     session: aiohttp.ClientSession, url: str, timeout: float
 ) -> tuple[str, list[str]]:
     """(current checkpoint, checkpoints) of one A1111-compatible server, or ProbeFailed."""
-    from providers.webui import API, server_root
+    from imagebot.providers.webui import API, server_root
 
     root = server_root(url)
     path = url_path(root)
@@ -276,7 +276,7 @@ async def probe_comfyui(
 
 async def probe_horde(settings: Settings, session: aiohttp.ClientSession, timeout: float) -> Health:
     """Heartbeat, the key's user and kudos, and the models most workers serve."""
-    from bot.settings import ANONYMOUS_HORDE_KEY
+    from imagebot.bot.settings import ANONYMOUS_HORDE_KEY
 
     api = settings.horde_url.rstrip("/") + "/api/v2"
     key = settings.horde_api_key.reveal() if settings.horde_api_key else ANONYMOUS_HORDE_KEY
@@ -399,7 +399,7 @@ def _scrub(text: str, settings: Settings) -> str:
 
 async def _provider_facts(provider_id: str, settings: Settings, session: Any) -> tuple[str, str]:
     """(model, sizes) as the provider itself describes them; ('', '') if it cannot say."""
-    from providers.registry import build_provider
+    from imagebot.providers.registry import build_provider
 
     try:
         provider = build_provider(provider_id, settings, session)
@@ -420,8 +420,8 @@ async def check_provider_health(
     timeout: float = 5.0,
 ) -> Health:
     """Probe one provider; never raises for a provider that does not work."""
-    from providers.base import ConfigError
-    from providers.registry import PROVIDERS, REQUIRED_SETTING
+    from imagebot.providers.base import ConfigError
+    from imagebot.providers.registry import PROVIDERS, REQUIRED_SETTING
 
     if provider_id not in PROVIDERS:
         return Health(

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from providers.base import (
+from imagebot.providers.base import (
     BadResponse,
     FreeSizes,
     NeedsKey,
@@ -33,7 +33,7 @@ from providers.base import (
     Unavailable,
     notify,
 )
-from providers.http_errors import (
+from imagebot.providers.http_errors import (
     error_for_exception,
     error_for_status,
     parse_retry_after,

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from providers.base import BadResponse, NeedsKey, ProviderError, Refused, Unavailable
+from imagebot.providers.base import BadResponse, NeedsKey, ProviderError, Refused, Unavailable
 
 T = TypeVar("T")
 

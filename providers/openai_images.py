@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import openai
 
-from providers.base import (
+from imagebot.providers.base import (
     BadResponse,
     FixedSizes,
     ProviderError,
@@ -20,13 +20,13 @@ from providers.base import (
     Size,
     SizeRule,
 )
-from providers.http_errors import request_bytes
-from providers.openai_sdk import error_for_openai, make_client
+from imagebot.providers.http_errors import request_bytes
+from imagebot.providers.openai_sdk import error_for_openai, make_client
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from bot.settings import Settings
+    from imagebot.bot.settings import Settings
 
 PROVIDER = "dalle"
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import openai
 
-from providers.base import NeedsKey, ProviderError, Unavailable
-from providers.http_errors import error_for_status, scrub, server_message
+from imagebot.providers.base import NeedsKey, ProviderError, Unavailable
+from imagebot.providers.http_errors import error_for_status, scrub, server_message
 
 KEY_VARIABLE = "OPENAI_API_KEY"
 

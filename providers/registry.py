@@ -5,25 +5,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from providers.base import UsageError
+from imagebot.providers.base import UsageError
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from bot.settings import Settings
-    from providers.base import ImageProvider, PromptSource
+    from imagebot.bot.settings import Settings
+    from imagebot.providers.base import ImageProvider, PromptSource
 
 PROVIDERS: dict[str, tuple[str, str]] = {
-    "dalle": ("providers.openai_images", "OpenAIImagesProvider"),
-    "stable-diffusion": ("providers.webui", "WebUIProvider"),
-    "stability": ("providers.stability", "StabilityProvider"),
-    "comfyui": ("providers.comfyui", "ComfyUIProvider"),
-    "horde": ("providers.horde", "HordeProvider"),
-    "local": ("providers.local", "LocalProvider"),
+    "dalle": ("imagebot.providers.openai_images", "OpenAIImagesProvider"),
+    "stable-diffusion": ("imagebot.providers.webui", "WebUIProvider"),
+    "stability": ("imagebot.providers.stability", "StabilityProvider"),
+    "comfyui": ("imagebot.providers.comfyui", "ComfyUIProvider"),
+    "horde": ("imagebot.providers.horde", "HordeProvider"),
+    "local": ("imagebot.providers.local.provider", "LocalProvider"),
 }
 PROMPT_SOURCES: dict[str, tuple[str, str]] = {
-    "gpt": ("providers.gpt", "GptSource"),
-    "templates": ("providers.templates", "TemplateSource"),
+    "gpt": ("imagebot.providers.gpt", "GptSource"),
+    "templates": ("imagebot.providers.templates", "TemplateSource"),
 }
 # What a user must set before a provider can run; named in the error they see.
 REQUIRED_SETTING = {

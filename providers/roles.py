@@ -11,10 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from providers.base import ConfigError, UsageError
-
-DATA_DIR: Path = Path(__file__).resolve().parent.parent / "data"
-TUNING_DIR: Path = Path(__file__).resolve().parent.parent / "tuning"
+from imagebot.providers.base import ConfigError, UsageError
+from imagebot.providers.content import DATA_DIR, TUNING_DIR
 
 _REQUIRED_TEXT = ("name", "summary", "prefix")
 _OPTIONAL_TEXT = ("suffix", "negative_prompt")

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from providers.base import Unavailable
+from imagebot.providers.base import Unavailable
 
 T = TypeVar("T")
 

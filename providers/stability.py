@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 
-from providers.base import (
+from imagebot.providers.base import (
     BadResponse,
     ConfigError,
     FixedSizes,
@@ -30,10 +30,10 @@ from providers.base import (
     SizeRule,
     Unavailable,
 )
-from providers.http_errors import request_json, scrub
+from imagebot.providers.http_errors import request_json, scrub
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from imagebot.bot.settings import Settings
 
 PROVIDER_ID = "stability"
 KEY_VAR = "STABILITY_API_KEY"

@@ -8,8 +8,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from providers.base import PromptRequest, PromptSpec
-from providers.roles import DATA_DIR, Role, compose_prompt, expand_text, get_role, load_roles, pick
+from imagebot.providers.base import PromptRequest, PromptSpec
+from imagebot.providers.roles import (
+    DATA_DIR,
+    Role,
+    compose_prompt,
+    expand_text,
+    get_role,
+    load_roles,
+    pick,
+)
 
 # Framing words before " of " that are not the subject ("close-up of", "a poster of").
 _FRAMES = (

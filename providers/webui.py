@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 from yarl import URL
 
-from providers.base import (
+from imagebot.providers.base import (
     BadResponse,
     FreeSizes,
     NeedsKey,
@@ -26,11 +26,11 @@ from providers.base import (
     RenderRequest,
     SizeRule,
 )
-from providers.http_errors import error_for_exception, error_for_status, with_retries
-from providers.server_pool import ServerPool
+from imagebot.providers.http_errors import error_for_exception, error_for_status, with_retries
+from imagebot.providers.server_pool import ServerPool
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from imagebot.bot.settings import Settings
 
 PROVIDER_ID = "stable-diffusion"
 API = "/sdapi/v1"

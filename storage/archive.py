@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from storage.files import atomic_write_bytes, atomic_write_text, fsync_dir, slugify
+from imagebot.storage.files import atomic_write_bytes, atomic_write_text, fsync_dir, slugify
 
 STAGING = ".staging"
 

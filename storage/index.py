@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from storage.schema import migrations
+from imagebot.storage.schema import migrations
 
 
 def insert_row(db: Database, table: str, row: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from storage.index import insert_row, iso, utc_now
+from imagebot.storage.index import insert_row, iso, utc_now
 
 # Jobs that count against the daily quota: asked for and not given back by a failure/cancel.
 QUOTA_STATUSES = ("accepted", "running", "done")

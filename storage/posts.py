@@ -6,7 +6,7 @@ import json
 
 from sqlite_utils import Database
 
-from storage.index import iso, utc_now
+from imagebot.storage.index import iso, utc_now
 
 
 def _key(platform: str, chat_id: int | str, message_id: int | str) -> str:

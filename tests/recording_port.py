@@ -10,8 +10,14 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from commands.ports import BatchPost
-from providers.base import FreeSizes, ProviderError, RenderedImage, RenderRequest, Unavailable
+from imagebot.commands.ports import BatchPost
+from imagebot.providers.base import (
+    FreeSizes,
+    ProviderError,
+    RenderedImage,
+    RenderRequest,
+    Unavailable,
+)
 from tests.fakes.webui_server import make_png
 
 
@@ -168,8 +174,8 @@ class Harness:
         port: RecordingPort | None = None,
     ) -> RecordingPort:
         """One user's command, as the adapter hands it over; returns the port it answered on."""
-        from commands.invocation import Invocation
-        from commands.requester import Requester
+        from imagebot.commands.invocation import Invocation
+        from imagebot.commands.requester import Requester
 
         port = port or RecordingPort()
         invocation = Invocation(
@@ -203,10 +209,10 @@ async def start_harness(
     **kwargs: Any,
 ) -> Harness:
     """A started bot archiving into `output`, with the offline prompt source by default."""
-    from bot.runtime import Runtime
-    from bot.settings import Settings
-    from commands.chat import ChatCommands
-    from commands.services import Services
+    from imagebot.bot.runtime import Runtime
+    from imagebot.bot.settings import Settings
+    from imagebot.commands.chat import ChatCommands
+    from imagebot.commands.services import Services
 
     # HORDE_API_KEY makes `horde` configured; the stub stands in for it (no network).
     environ = {
@@ -226,7 +232,7 @@ async def start_harness(
 
 def install_stub(monkeypatch: Any) -> StubControls:
     """Serve the `local` and `horde` ids with the stub for one test; returns its controls."""
-    from providers.registry import PROVIDERS
+    from imagebot.providers.registry import PROVIDERS
 
     controls = StubControls()
     monkeypatch.setattr(StubProvider, "controls", controls)

@@ -17,13 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bot.runtime import Runtime  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from commands.chat import ChatCommands  # noqa: E402
-from commands.invocation import Invocation  # noqa: E402
-from commands.ports import BatchPost  # noqa: E402
-from commands.requester import Requester  # noqa: E402
-from commands.services import Services  # noqa: E402
+from imagebot.bot.runtime import Runtime  # noqa: E402
+from imagebot.bot.settings import Settings  # noqa: E402
+from imagebot.commands.chat import ChatCommands  # noqa: E402
+from imagebot.commands.invocation import Invocation  # noqa: E402
+from imagebot.commands.ports import BatchPost  # noqa: E402
+from imagebot.commands.requester import Requester  # noqa: E402
+from imagebot.commands.services import Services  # noqa: E402
 
 PLATFORM = "test"
 

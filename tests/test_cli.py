@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.cli import main
-from main import translate
+from imagebot.bot.cli import main
+from imagebot.bot.legacy_cli import translate
 
 ROOT = Path(__file__).resolve().parent.parent
 INFO_KEYS = {

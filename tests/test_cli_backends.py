@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.cli import main
+from imagebot.bot.cli import main
 from tests.fakes.comfyui_server import FakeComfyUI
 from tests.fakes.horde_server import FakeHorde
 from tests.fakes.stability_server import FakeStability

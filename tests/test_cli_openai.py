@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from imagebot.bot.cli import main
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.threaded import FakeOnThread
 

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
-from providers.base import ConfigError, ProviderError, RenderRequest, Size, Unavailable
-from providers.comfyui import ComfyUIProvider, comfy_sampler, fill_workflow
+from imagebot.providers.base import ConfigError, ProviderError, RenderRequest, Size, Unavailable
+from imagebot.providers.comfyui import ComfyUIProvider, comfy_sampler, fill_workflow
 from tests.fakes.comfyui_server import FakeComfyUI
 
 

@@ -10,18 +10,18 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.cli import main
-from bot.scheduler import DailyScheduler, next_role, port_poster
-from bot.settings import Settings
-from commands.daily import handle_daily, parse_daily
-from commands.generate import BatchResult
-from commands.invocation import Invocation
-from commands.requester import Requester
-from commands.services import Services
-from providers.base import UsageError
-from providers.roles import role_ids
-from storage.daily import DailyStore
-from storage.index import Index
+from imagebot.bot.cli import main
+from imagebot.bot.daily import DailyScheduler, next_role, port_poster
+from imagebot.bot.settings import Settings
+from imagebot.commands.daily import handle_daily, parse_daily
+from imagebot.commands.generate import BatchResult
+from imagebot.commands.invocation import Invocation
+from imagebot.commands.requester import Requester
+from imagebot.commands.services import Services
+from imagebot.providers.base import UsageError
+from imagebot.providers.roles import role_ids
+from imagebot.storage.daily import DailyStore
+from imagebot.storage.index import Index
 from tests.recording_port import RecordingPort
 
 MORNING = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # before the 09:30 schedules below

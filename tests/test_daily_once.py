@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.settings import Settings
-from storage.daily import DailyStore
-from storage.index import Index
+from imagebot.bot.cli import main
+from imagebot.bot.settings import Settings
+from imagebot.storage.daily import DailyStore
+from imagebot.storage.index import Index
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.threaded import FakeOnThread

@@ -10,7 +10,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.discord_port import (
+from imagebot.bot.discord.port import (
     DESCRIPTION_MAX,
     EMBED_MAX,
     TITLE_MAX,
@@ -18,8 +18,8 @@ from bot.discord_port import (
     embed_parts,
     split_text,
 )
-from bot.discord_uploads import fit_uploads
-from commands.ports import BatchPost, Button
+from imagebot.bot.discord.uploads import fit_uploads
+from imagebot.commands.ports import BatchPost, Button
 from tests.fakes.discord_server import FakeDiscord
 from tests.test_discord_e2e import Running, bot, fake  # noqa: F401  (fixtures)
 
@@ -169,7 +169,7 @@ async def test_a_post_that_cannot_be_delivered_raises_for_the_runtime(
 def test_discord_verb_without_a_token_is_one_config_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from imagebot.bot.cli import main
 
     monkeypatch.delenv("DISCORD_TOKEN", raising=False)
     monkeypatch.delenv("TELEGRAM_TOKEN", raising=False)
@@ -183,7 +183,7 @@ def test_discord_verb_without_a_token_is_one_config_line(
 async def test_run_bots_serves_discord_until_cancelled(tmp_path: Path) -> None:
     import asyncio
 
-    from bot.app import run_bots
+    from imagebot.bot.app import run_bots
     from tests.test_discord_e2e import offline_settings
 
     async with FakeDiscord() as server:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.app import BotContext, build_context
-from bot.discord_adapter import DiscordAdapter
-from bot.settings import Settings
+from imagebot.bot.app import BotContext, build_context
+from imagebot.bot.discord.adapter import DiscordAdapter
+from imagebot.bot.settings import Settings
 from tests.fakes.discord_gateway import GUILDS
 from tests.fakes.discord_server import FakeDiscord, InteractionRecord, StoredMessage
 

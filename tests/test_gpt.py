@@ -8,10 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings
-from providers import roles
-from providers.base import BadResponse, NeedsKey, PromptRequest, Refused, Unavailable, UsageError
-from providers.gpt import GptSource
+from imagebot.bot.settings import Settings
+from imagebot.providers import roles
+from imagebot.providers.base import (
+    BadResponse,
+    NeedsKey,
+    PromptRequest,
+    Refused,
+    Unavailable,
+    UsageError,
+)
+from imagebot.providers.gpt import GptSource
 from tests.fakes.openai_server import FakeOpenAI, Refusal
 
 KEY = "sk-test-7f3a9c1d2e4b5a6f"

@@ -9,10 +9,10 @@ import pytest
 from aiohttp import web
 
 from bench.common import FakeOnThread
-from bot.cli import main
-from bot.settings import Settings
-from commands.providers_report import format_health
-from providers.health import check_all, check_provider_health
+from imagebot.bot.cli import main
+from imagebot.bot.settings import Settings
+from imagebot.commands.providers_report import format_health
+from imagebot.providers.health import check_all, check_provider_health
 from tests.fakes.comfyui_server import FakeComfyUI
 from tests.fakes.horde_server import FakeHorde
 from tests.fakes.openai_server import FakeOpenAI

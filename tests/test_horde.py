@@ -8,9 +8,16 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.settings import Settings
-from providers.base import NeedsKey, ProviderError, Refused, RenderRequest, Size, Unavailable
-from providers.horde import CLIENT_AGENT, HordeProvider, anonymous_limits
+from imagebot.bot.settings import Settings
+from imagebot.providers.base import (
+    NeedsKey,
+    ProviderError,
+    Refused,
+    RenderRequest,
+    Size,
+    Unavailable,
+)
+from imagebot.providers.horde import CLIENT_AGENT, HordeProvider, anonymous_limits
 from tests.fakes.horde_server import ANONYMOUS_KEY, FakeHorde
 
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}

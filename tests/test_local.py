@@ -9,10 +9,10 @@ import itertools
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from bot.settings import Settings
-from providers.base import BadResponse, RenderRequest, Size
-from providers.local import LocalProvider
-from providers.registry import build_provider
+from imagebot.bot.settings import Settings
+from imagebot.providers.base import BadResponse, RenderRequest, Size
+from imagebot.providers.local.provider import LocalProvider
+from imagebot.providers.registry import build_provider
 
 ROLES = [
     "landscape-photographer",
@@ -167,11 +167,11 @@ async def test_rendering_runs_in_a_thread_and_leaves_the_loop_free() -> None:
 
 
 async def test_a_painting_failure_is_one_clear_provider_error(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import providers.local_art
+    from imagebot.providers.local import art
 
     def broken(*args: object) -> None:
         raise RuntimeError("palette exploded")
 
-    monkeypatch.setattr(providers.local_art, "paint", broken)
+    monkeypatch.setattr(art, "paint", broken)
     with pytest.raises(BadResponse, match="palette exploded"):
         await render("anything")

@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.settings import Settings
-from providers.base import NeedsKey, Refused, RenderRequest, Size, Unavailable
-from providers.openai_images import OpenAIImagesProvider
-from providers.registry import build_provider
+from imagebot.bot.settings import Settings
+from imagebot.providers.base import NeedsKey, Refused, RenderRequest, Size, Unavailable
+from imagebot.providers.openai_images import OpenAIImagesProvider
+from imagebot.providers.registry import build_provider
 from tests.fakes.openai_server import FakeOpenAI
 
 KEY = "sk-img-test-5e6f7a8b9c0d"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.progress_edits import TrailingEdits
+from imagebot.bot.chat_progress import TrailingEdits
 
 
 class Clock:

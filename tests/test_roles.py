@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.base import ConfigError, UsageError
-from providers.roles import (
+from imagebot.providers.base import ConfigError, UsageError
+from imagebot.providers.roles import (
     DATA_DIR,
     TUNING_DIR,
     compose_prompt,
@@ -243,7 +243,7 @@ def test_templates_mean_what_dynamicprompts_says_they_mean() -> None:
     # roles.py parses the common syntax itself for speed; it must build dynamicprompts' commands.
     from dynamicprompts.parser.parse import parse
 
-    from providers.roles import _parse
+    from imagebot.providers.roles import _parse
 
     templates = {t for r in load_roles().values() for t in (*r.scenes, *r.styles, *r.authors)}
     for path in (DATA_DIR / "wildcards").rglob("*.txt"):

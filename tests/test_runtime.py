@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from commands.invocation import Invocation
-from commands.requester import Requester
+from imagebot.commands.invocation import Invocation
+from imagebot.commands.requester import Requester
 from tests.recording_port import Harness, RecordingPort, StubControls, install_stub, start_harness
 
 SMALL = {"count": 1, "size": "64x64"}

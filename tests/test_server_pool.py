@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from providers.base import BadResponse, Unavailable
-from providers.server_pool import ServerPool
+from imagebot.providers.base import BadResponse, Unavailable
+from imagebot.providers.server_pool import ServerPool
 
 A, B, C = "http://a:1", "http://b:1", "http://c:1"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Secret, Settings
-from providers.base import ConfigError
+from imagebot.bot.settings import Secret, Settings
+from imagebot.providers.base import ConfigError
 
 
 def test_defaults_run_offline() -> None:

@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.settings import Settings
-from providers.base import (
+from imagebot.bot.settings import Settings
+from imagebot.providers.base import (
     ConfigError,
     NeedsKey,
     ProviderError,
@@ -19,8 +19,8 @@ from providers.base import (
     Size,
     Unavailable,
 )
-from providers.registry import build_provider
-from providers.stability import StabilityProvider
+from imagebot.providers.registry import build_provider
+from imagebot.providers.stability import StabilityProvider
 from tests.fakes.stability_server import FakeStability
 
 KEY = "sk-test-0123456789abcdef"

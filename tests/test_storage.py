@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from storage.archive import STAGING, Archive
-from storage.csv_io import EXPORT_COLUMNS, append_prompt_rows, neutralise, write_export
-from storage.files import slugify
-from storage.index import Index
+from imagebot.storage.archive import STAGING, Archive
+from imagebot.storage.csv_io import EXPORT_COLUMNS, append_prompt_rows, neutralise, write_export
+from imagebot.storage.files import slugify
+from imagebot.storage.index import Index
 
 MOMENT = datetime(2026, 11, 25, 18, 30, 5, tzinfo=UTC)
 

@@ -12,11 +12,11 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from PIL import Image
 
-from bot.telegram_adapter import AdminCache
-from bot.telegram_port import TelegramContext, TelegramPort
-from bot.telegram_send import Pacer, caption_html, cut, hashtag, utf16_len
-from commands.captions import buttons
-from commands.ports import BatchPost
+from imagebot.bot.telegram.adapter import AdminCache
+from imagebot.bot.telegram.port import TelegramContext, TelegramPort
+from imagebot.bot.telegram.send import Pacer, caption_html, cut, hashtag, utf16_len
+from imagebot.commands.captions import buttons
+from imagebot.commands.ports import BatchPost
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_wire import visible_text
 

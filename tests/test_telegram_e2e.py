@@ -16,11 +16,11 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.runtime import Runtime
-from bot.settings import Settings
-from bot.telegram_adapter import COMMANDS, TelegramBot
-from commands.chat import ChatCommands
-from commands.services import Services
+from imagebot.bot.runtime import Runtime
+from imagebot.bot.settings import Settings
+from imagebot.bot.telegram.adapter import COMMANDS, TelegramBot
+from imagebot.commands.chat import ChatCommands
+from imagebot.commands.services import Services
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_wire import SentRecord
 
@@ -275,7 +275,7 @@ async def test_a_job_is_answered_through_a_port_rebuilt_from_its_address(
 ) -> None:
     bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url)))
     try:
-        from bot.telegram_port import TelegramContext, TelegramPort
+        from imagebot.bot.telegram.port import TelegramContext, TelegramPort
 
         port = TelegramPort(TelegramContext(bot), {"chat_id": USER, "user_id": USER})
         await port.progress("Rendering 1/4 …")
@@ -291,7 +291,7 @@ async def test_a_job_is_answered_through_a_port_rebuilt_from_its_address(
 async def test_imagebot_telegram_runs_through_the_shared_app(
     fake: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.app import run_bots
+    from imagebot.bot.app import run_bots
 
     caplog.set_level(logging.INFO)
 
@@ -318,9 +318,9 @@ async def test_a_due_daily_schedule_posts_to_its_group(fake: FakeTelegram, tmp_p
     """A schedule set yesterday for a minute ago is posted once when the bot starts."""
     from datetime import UTC, datetime, timedelta
 
-    from bot.app import run_bots
-    from storage.daily import DailyStore
-    from storage.index import Index
+    from imagebot.bot.app import run_bots
+    from imagebot.storage.daily import DailyStore
+    from imagebot.storage.index import Index
 
     now = datetime.now(UTC)
     if now.hour == 0 and now.minute < 2:

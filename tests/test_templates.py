@@ -7,11 +7,11 @@ from dataclasses import asdict
 
 import pytest
 
-from bot.settings import Settings
-from providers.base import PromptRequest, PromptSpec, UsageError
-from providers.registry import build_prompt_source
-from providers.roles import get_role, role_ids
-from providers.templates import TemplateSource
+from imagebot.bot.settings import Settings
+from imagebot.providers.base import PromptRequest, PromptSpec, UsageError
+from imagebot.providers.registry import build_prompt_source
+from imagebot.providers.roles import get_role, role_ids
+from imagebot.providers.templates import TemplateSource
 
 RISKY = re.compile(
     r"\b(blood\w*|gore|gory|weapons?|guns?|knife|knives|swords?|nude|naked|corpses?|skulls?)\b",

@@ -11,11 +11,11 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from bot.settings import Settings
-from providers.base import NeedsKey, ProviderError, RenderRequest, Size, Unavailable
-from providers.registry import build_provider
-from providers.server_pool import ServerPool
-from providers.webui import WebUIProvider, server_root, shown
+from imagebot.bot.settings import Settings
+from imagebot.providers.base import NeedsKey, ProviderError, RenderRequest, Size, Unavailable
+from imagebot.providers.registry import build_provider
+from imagebot.providers.server_pool import ServerPool
+from imagebot.providers.webui import WebUIProvider, server_root, shown
 from tests.fakes.webui_server import FakeWebUI, free_port
 
 

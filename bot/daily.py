@@ -9,14 +9,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from commands.generate import BatchResult, generate, parse_generate
-from commands.requester import Requester
-from storage.daily import DailyStore, next_slot
-from storage.index import utc_now
+from imagebot.commands.generate import BatchResult, generate, parse_generate
+from imagebot.commands.requester import Requester
+from imagebot.storage.daily import DailyStore, next_slot
+from imagebot.storage.index import utc_now
 
 if TYPE_CHECKING:
-    from commands.ports import ReplyPort
-    from commands.services import Services
+    from imagebot.commands.ports import ReplyPort
+    from imagebot.commands.services import Services
 
 log = logging.getLogger("imagebot.daily")
 Post = Callable[[dict[str, Any], "BatchResult | Exception"], Awaitable[None]]
@@ -131,7 +131,7 @@ class DailyScheduler:
 
 
 def _role_ids() -> list[str]:
-    from providers.roles import role_ids
+    from imagebot.providers.roles import role_ids
 
     return role_ids()
 
@@ -154,7 +154,7 @@ def scheduled_reply(row: dict[str, Any]) -> dict[str, Any]:
 
 def port_poster(services: Services, factories: Mapping[str, PortFactory]) -> Post:
     """A `post` that sends each batch to its chat through the platform's port factory."""
-    from commands.captions import batch_post, failure_text
+    from imagebot.commands.captions import batch_post, failure_text
 
     async def post(row: dict[str, Any], outcome: BatchResult | Exception) -> None:
         factory = factories.get(row["platform"])

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from providers.local_style import RGB, mix
+from imagebot.providers.local.style import RGB, mix
 
 Point = tuple[float, float]
 

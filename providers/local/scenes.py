@@ -7,7 +7,7 @@ import random
 
 from PIL import Image, ImageDraw
 
-from providers.local_canvas import (
+from imagebot.providers.local.canvas import (
     blurred,
     fill_below,
     glow,
@@ -20,8 +20,8 @@ from providers.local_canvas import (
     stars,
     vgradient,
 )
-from providers.local_style import Scene, adjust, mix
-from providers.local_worlds import bolt, space
+from imagebot.providers.local.style import Scene, adjust, mix
+from imagebot.providers.local.worlds import bolt, space
 
 WHITE = (255, 255, 255)
 

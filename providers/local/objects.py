@@ -7,8 +7,8 @@ import random
 
 from PIL import Image, ImageDraw
 
-from providers.local_canvas import blurred, glow, radial, ramp_mask, vgradient
-from providers.local_style import RGB, Scene, adjust, mix
+from imagebot.providers.local.canvas import blurred, glow, radial, ramp_mask, vgradient
+from imagebot.providers.local.style import RGB, Scene, adjust, mix
 
 WHITE = (255, 255, 255)
 Point = tuple[float, float]

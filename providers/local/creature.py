@@ -7,8 +7,15 @@ import random
 
 from PIL import Image, ImageDraw
 
-from providers.local_canvas import blurred, glow, particles, rim_light, screen_glow, vgradient
-from providers.local_style import RGB, Scene, adjust, mix
+from imagebot.providers.local.canvas import (
+    blurred,
+    glow,
+    particles,
+    rim_light,
+    screen_glow,
+    vgradient,
+)
+from imagebot.providers.local.style import RGB, Scene, adjust, mix
 
 WHITE = (255, 255, 255)
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.discord_uploads import fit_uploads
-from bot.progress_edits import TrailingEdits
+from imagebot.bot.chat_progress import TrailingEdits
+from imagebot.bot.discord.uploads import fit_uploads
 
 if TYPE_CHECKING:
-    from commands.ports import BatchPost
+    from imagebot.commands.ports import BatchPost
 
 log = logging.getLogger("imagebot.discord")
 MiB = 1024 * 1024

@@ -7,7 +7,7 @@ import random
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from providers.local_canvas import (
+from imagebot.providers.local.canvas import (
     blurred,
     fill_below,
     glow,
@@ -19,7 +19,7 @@ from providers.local_canvas import (
     stars,
     vgradient,
 )
-from providers.local_style import RGB, Scene, adjust, mix
+from imagebot.providers.local.style import RGB, Scene, adjust, mix
 
 WHITE = (255, 255, 255)
 

@@ -8,8 +8,8 @@ import random
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
-from providers.local_canvas import noise, radial
-from providers.local_style import Scene, read_scene, seed_rng
+from imagebot.providers.local.canvas import noise, radial
+from imagebot.providers.local.style import Scene, read_scene, seed_rng
 
 # Pixels painted before the upscale; soft photographic scenes survive a 2x upscale well,
 # hard-edged ones (flat, 3D, pixel) are painted closer to the final size.
@@ -46,18 +46,18 @@ def paint(prompt: str, role: str, width: int, height: int, seed: int) -> Image.I
 
 def compose(img: Image.Image, scene: Scene, rng: random.Random) -> None:
     """Paint the scene's composition onto `img` at working size."""
-    from providers import local_objects, local_scenes, local_subjects, local_worlds
+    from imagebot.providers.local import objects, scenes, subjects, worlds
 
     if scene.composition == "underwater":
-        local_worlds.underwater(img, scene, rng)
-    elif scene.composition in local_subjects.SUBJECTS:
-        local_subjects.SUBJECTS[scene.composition](img, scene, rng)
+        worlds.underwater(img, scene, rng)
+    elif scene.composition in subjects.SUBJECTS:
+        subjects.SUBJECTS[scene.composition](img, scene, rng)
     elif scene.composition == "objects":
-        local_objects.objects(img, scene, rng)
+        objects.objects(img, scene, rng)
     elif scene.composition == "pattern":
-        local_objects.pattern(img, scene, rng)
+        objects.pattern(img, scene, rng)
     else:
-        local_scenes.landscape(img, scene, rng)
+        scenes.landscape(img, scene, rng)
 
 
 def bloom(img: Image.Image, amount: float) -> Image.Image:

@@ -8,7 +8,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from providers.local_palette import COLOURS, LANDS, SKIES, WORDS
+from imagebot.providers.local.palette import COLOURS, LANDS, SKIES, WORDS
 
 RGB = tuple[int, int, int]
 
@@ -106,7 +106,7 @@ def seed_rng(prompt: str, role: str, seed: int, salt: str = "") -> random.Random
 
 def _role_look(role: str) -> dict:
     try:  # roles are data a user edits: a missing or broken one must not stop a render
-        from providers.roles import get_role
+        from imagebot.providers.roles import get_role
 
         look = get_role(role).look
         return look if isinstance(look, dict) else {}

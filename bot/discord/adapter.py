@@ -21,15 +21,15 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_port import TOKEN_LIFETIME, DiscordPort, upload_limit_of
-from commands.invocation import Invocation
-from commands.requester import Requester
+from imagebot.bot.discord.port import TOKEN_LIFETIME, DiscordPort, upload_limit_of
+from imagebot.commands.invocation import Invocation
+from imagebot.commands.requester import Requester
 
 if TYPE_CHECKING:
-    from bot.app import BotContext
-    from commands.chat import ChatCommands
-    from commands.ports import BatchPost
-    from commands.services import Services
+    from imagebot.bot.app import BotContext
+    from imagebot.commands.chat import ChatCommands
+    from imagebot.commands.ports import BatchPost
+    from imagebot.commands.services import Services
 
 log = logging.getLogger("imagebot.discord")
 DEFAULT_API_BASE = "https://discord.com/api/v10"
@@ -120,7 +120,7 @@ class ImageBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(BatchButton)
-        from bot.discord_commands import add_commands
+        from imagebot.bot.discord.slash import add_commands
 
         add_commands(self)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]

@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from commands.prompts import CHAT_MAX_PROMPTS
+from imagebot.commands.prompts import CHAT_MAX_PROMPTS
 
 if TYPE_CHECKING:
-    from bot.discord_adapter import ImageBot
+    from imagebot.bot.discord.adapter import ImageBot
 
 MAX_DAYS = 3650
 
 
 def add_commands(bot: "ImageBot") -> None:
     """Add generate, prompts, export, daily, queue, cancel, providers and help to the tree."""
-    from bot.discord_adapter import COMMON_SIZES
+    from imagebot.bot.discord.adapter import COMMON_SIZES
 
     settings = bot.settings
     most = settings.max_images

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.base import (
+from imagebot.providers.base import (
     MAX_PIXELS,
     MAX_SIDE,
     MIN_SIDE,
@@ -21,7 +21,7 @@ from providers.base import (
 )
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from imagebot.bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ MODEL = "offline-procedural-v1"
 
 def render_png(prompt: str, role: str, size: Size, seed: int) -> bytes:
     """One PNG of exactly `size` for this prompt, role and seed (CPU-bound: call in a thread)."""
-    from providers.local_art import paint, png_bytes
+    from imagebot.providers.local.art import paint, png_bytes
 
     return png_bytes(paint(prompt, role, size.width, size.height, seed))
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from commands.ports import BatchPost
+from imagebot.commands.ports import BatchPost
 
 log = logging.getLogger("imagebot.telegram")
 T = TypeVar("T")

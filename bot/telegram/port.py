@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.progress_edits import TrailingEdits
-from bot.telegram_send import (
+from imagebot.bot.chat_progress import TrailingEdits
+from imagebot.bot.telegram.send import (
     TEXT_MAX,
     Pacer,
     Sleep,
@@ -21,9 +21,9 @@ from bot.telegram_send import (
     photo_fits,
     with_flood_control,
 )
-from commands.ports import BatchPost
-from storage.index import Index
-from storage.posts import PostStore
+from imagebot.commands.ports import BatchPost
+from imagebot.storage.index import Index
+from imagebot.storage.posts import PostStore
 
 if TYPE_CHECKING:
     from aiogram import Bot

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from providers.local_canvas import (
+from imagebot.providers.local.canvas import (
     blurred,
     glow,
     radial,
@@ -16,9 +16,9 @@ from providers.local_canvas import (
     rim_light,
     vgradient,
 )
-from providers.local_creature import creature
-from providers.local_scenes import landscape
-from providers.local_style import RGB, Scene, adjust, hex_rgb, mix
+from imagebot.providers.local.creature import creature
+from imagebot.providers.local.scenes import landscape
+from imagebot.providers.local.style import RGB, Scene, adjust, hex_rgb, mix
 
 WHITE = (255, 255, 255)
 WOOD = ("#2a170e", "#4a2a18", "#7a4a2a", "#a87040", "#d8a870")

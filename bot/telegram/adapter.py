@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bot.settings import DEFAULT_TELEGRAM_API
-from bot.telegram_port import TelegramContext, TelegramPort
-from bot.telegram_send import Pacer, Sleep, with_flood_control
-from commands.invocation import Invocation
-from commands.requester import Requester
-from providers.base import ConfigError
-from storage.posts import PostStore
+from imagebot.bot.settings import DEFAULT_TELEGRAM_API
+from imagebot.bot.telegram.port import TelegramContext, TelegramPort
+from imagebot.bot.telegram.send import Pacer, Sleep, with_flood_control
+from imagebot.commands.invocation import Invocation
+from imagebot.commands.requester import Requester
+from imagebot.providers.base import ConfigError
+from imagebot.storage.posts import PostStore
 
 if TYPE_CHECKING:
     from aiogram import Bot, Dispatcher, Router
@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from aiogram.types import CallbackQuery, Message
     from aiohttp import web
 
-    from bot.runtime import Runtime
-    from bot.settings import Settings
-    from commands.chat import ChatCommands
+    from imagebot.bot.runtime import Runtime
+    from imagebot.bot.settings import Settings
+    from imagebot.commands.chat import ChatCommands
 
 log = logging.getLogger("imagebot.telegram")
 ADMINS_TTL = 300.0  # getChatAdministrators per chat at most every 5 minutes
