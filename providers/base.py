@@ -233,6 +233,10 @@ class RenderRequest:
     settings: dict[str, Any] = field(default_factory=dict)  # steps, cfg_scale, sampler, ...
     model: str | None = None
     role: str = ""  # the role pack the prompt came from; the local renderer styles by it
+    # Image-to-image (Vary): the picture to start from, as PNG or JPEG bytes at `size`, and how
+    # far the result may move from it (0 = the same picture, 1 = ignore it).
+    init_image: bytes | None = None
+    strength: float | None = None
 
     @property
     def count(self) -> int:
@@ -249,7 +253,20 @@ class RenderedImage:
     revised_prompt: str | None = None
 
 
+@dataclass(frozen=True)
+class UpscaledImage:
+    """One image made larger (Upscale), and what did it."""
+
+    data: bytes
+    width: int
+    height: int
+    upscaler: str  # the server's upscaler ("R-ESRGAN 4x+"), a workflow node, or "local"
+    format: str = "png"
+
+
 ProgressCallback = Callable[[str], Awaitable[None] | None]
+# A live preview while rendering: (PNG/JPEG/WebP bytes, fraction done 0..1 or None).
+PreviewCallback = Callable[[bytes, float | None], Awaitable[None] | None]
 
 
 async def notify(progress: ProgressCallback | None, text: str) -> None:
@@ -267,10 +284,17 @@ class ImageProvider(Protocol):
     The caller (commands.render) fits the size with `sizes()`, splits a batch into calls of at
     most `max_images_per_call` images and runs up to `max_concurrency` calls at once, so a
     provider renders exactly what one RenderRequest asks and no more.
+
+    Optional abilities, found by the caller with getattr/signature:
+    - `render(request, progress=...)`: text notes while waiting (queue place, kudos, ...);
+    - `render(request, previews=...)`: live preview images (PreviewCallback);
+    - `accepts_init_image` (bool property): whether `request.init_image` is honoured (Vary);
+      when False the caller refuses a Vary with one clear sentence before queueing it;
+    - `async upscale(image: bytes, scale: int = 2) -> UpscaledImage`: a real upscaler; without
+      it the caller resizes locally (providers.local.upscale).
     """
 
     provider_id: ClassVar[str]
-    key_env_var: ClassVar[str | None]
     offline: ClassVar[bool]  # True only for the local renderer
 
     @property

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 
@@ -45,6 +45,9 @@ PLACEHOLDERS = frozenset(
     {"prompt", "negative_prompt", "width", "height", "seed", "steps", "cfg", "sampler",
      "scheduler", "checkpoint"}
 )  # fmt: skip
+
+if TYPE_CHECKING:
+    from imagebot.providers.catalog import ProviderOptions
 REQUIRED_PLACEHOLDERS = ("prompt", "seed")  # without a seed every run would be the cached first
 # Role packs name samplers the A1111 way ("DPM++ 2M Karras"); ComfyUI splits sampler/scheduler.
 A1111_SAMPLERS = {
@@ -168,7 +171,6 @@ class ComfyUIProvider:
     """Renders with a ComfyUI server (or a pool of them) through its HTTP and websocket API."""
 
     provider_id: ClassVar[str] = "comfyui"
-    key_env_var: ClassVar[str | None] = None
     offline: ClassVar[bool] = False
 
     def __init__(
@@ -200,13 +202,15 @@ class ComfyUIProvider:
         self._attempts = 1 if len(self._pool) > 1 else 2
 
     @classmethod
-    def from_settings(cls, settings: Any, session: aiohttp.ClientSession) -> ComfyUIProvider:
-        """Build from Settings: COMFYUI_URL, and COMFYUI_WORKFLOW / COMFYUI_CHECKPOINT if set."""
+    def from_options(
+        cls, options: ProviderOptions, session: aiohttp.ClientSession
+    ) -> ComfyUIProvider:
+        """COMFYUI_URL, and COMFYUI_WORKFLOW / COMFYUI_CHECKPOINT if set."""
         return cls(
             session,
-            settings.comfyui_urls,
-            workflow_path=settings.comfyui_workflow,
-            checkpoint=settings.comfyui_checkpoint,
+            options.comfyui_urls,
+            workflow_path=options.comfyui_workflow,
+            checkpoint=options.comfyui_checkpoint,
         )
 
     @property

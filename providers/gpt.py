@@ -26,7 +26,7 @@ from imagebot.providers.base import (
 from imagebot.providers.openai_sdk import error_for_openai, make_client
 
 if TYPE_CHECKING:
-    from imagebot.bot.settings import Settings
+    from imagebot.providers.catalog import ProviderOptions
 
 T = TypeVar("T")
 SOURCE = "gpt"
@@ -82,10 +82,13 @@ class GptSource:
         self.usage = TokenUsage()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> GptSource:
+    def from_options(cls, options: ProviderOptions) -> GptSource:
         """A source for OPENAI_API_KEY / OPENAI_BASE_URL and IMAGEBOT_CHAT_MODEL."""
-        key = settings.openai_api_key.reveal() if settings.openai_api_key else None
-        return cls(model=settings.chat_model, api_key=key, base_url=settings.openai_base_url)
+        return cls(
+            model=options.chat_model,
+            api_key=options.openai_api_key,
+            base_url=options.openai_base_url,
+        )
 
     @property
     def model(self) -> str:

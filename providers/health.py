@@ -18,10 +18,11 @@ import aiohttp
 from yarl import URL
 
 from imagebot.providers.base import ProviderError
+from imagebot.providers.catalog import ANONYMOUS_HORDE_KEY
 from imagebot.providers.http_errors import error_for_exception, scrub, server_message
 
 if TYPE_CHECKING:
-    from imagebot.bot.settings import Settings
+    from imagebot.providers.catalog import ProviderOptions
 
 OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 HORDE_CLIENT_AGENT = "imagebot:0.1:unknown"
@@ -209,9 +210,11 @@ def _pool_verdict(servers: list[ServerHealth]) -> tuple[bool, str]:
     return bool(up), f"{len(up)} of {len(servers)} servers answer; down: {names}"
 
 
-async def probe_webui(settings: Settings, session: aiohttp.ClientSession, timeout: float) -> Health:
+async def probe_webui(
+    options: ProviderOptions, session: aiohttp.ClientSession, timeout: float
+) -> Health:
     """Every STABLE_DIFFUSION_URL server: its checkpoints and the one loaded."""
-    urls = settings.stable_diffusion_urls
+    urls = options.stable_diffusion_urls
 
     async def one(url: str) -> tuple[str, list[str]]:
         return await _webui_server(session, url, timeout)
@@ -258,15 +261,15 @@ async def _comfy_server(
 
 
 async def probe_comfyui(
-    settings: Settings, session: aiohttp.ClientSession, timeout: float
+    options: ProviderOptions, session: aiohttp.ClientSession, timeout: float
 ) -> Health:
     """Every COMFYUI_URL server: system stats and its checkpoints."""
-    wanted = settings.comfyui_checkpoint
+    wanted = options.comfyui_checkpoint
 
     async def one(url: str) -> tuple[str, list[str]]:
         return await _comfy_server(session, url, timeout, wanted)
 
-    model, models, servers = await _probe_pool(settings.comfyui_urls, one)
+    model, models, servers = await _probe_pool(options.comfyui_urls, one)
     ok, detail = _pool_verdict(servers)
     return Health("comfyui", ok, model, models, detail=detail, servers=_pool(servers))
 
@@ -274,12 +277,12 @@ async def probe_comfyui(
 # --------------------------------------------------------------------------- Horde
 
 
-async def probe_horde(settings: Settings, session: aiohttp.ClientSession, timeout: float) -> Health:
+async def probe_horde(
+    options: ProviderOptions, session: aiohttp.ClientSession, timeout: float
+) -> Health:
     """Heartbeat, the key's user and kudos, and the models most workers serve."""
-    from imagebot.bot.settings import ANONYMOUS_HORDE_KEY
-
-    api = settings.horde_url.rstrip("/") + "/api/v2"
-    key = settings.horde_api_key.reveal() if settings.horde_api_key else ANONYMOUS_HORDE_KEY
+    api = options.horde_url.rstrip("/") + "/api/v2"
+    key = options.horde_api_key or ANONYMOUS_HORDE_KEY
     heartbeat = await fetch(session, f"{api}/status/heartbeat", timeout)
     if heartbeat.is_html or heartbeat.status == 404:
         raise ProbeFailed(
@@ -319,11 +322,11 @@ async def probe_horde(settings: Settings, session: aiohttp.ClientSession, timeou
 
 
 async def probe_stability(
-    settings: Settings, session: aiohttp.ClientSession, timeout: float
+    options: ProviderOptions, session: aiohttp.ClientSession, timeout: float
 ) -> Health:
     """The key's credit balance (a read-only call that needs a valid key)."""
-    key = settings.stability_api_key.reveal() if settings.stability_api_key else ""
-    host = settings.stability_api_host.rstrip("/")
+    key = options.stability_api_key or ""
+    host = options.stability_api_host.rstrip("/")
     headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
     answer = await fetch(session, f"{host}/v1/user/balance", timeout, headers=headers)
     if answer.status in (401, 403):
@@ -338,8 +341,8 @@ async def probe_stability(
     credits = data.get("credits") if isinstance(data, dict) else None
     detail = f"{float(credits):,.2f} credits" if isinstance(credits, int | float) else ""
     if isinstance(credits, int | float) and credits <= 0:
-        return Health("stability", False, settings.stability_model, detail="no credits left")
-    return Health("stability", True, settings.stability_model, [settings.stability_model],
+        return Health("stability", False, options.stability_model, detail="no credits left")
+    return Health("stability", True, options.stability_model, [options.stability_model],
                   detail=detail)  # fmt: skip
 
 
@@ -347,12 +350,12 @@ async def probe_stability(
 
 
 async def probe_openai(
-    settings: Settings, session: aiohttp.ClientSession, timeout: float
+    options: ProviderOptions, session: aiohttp.ClientSession, timeout: float
 ) -> Health:
     """GET {base}/models with the key: OpenAI, or any OpenAI-compatible image server."""
-    key = settings.openai_api_key.reveal() if settings.openai_api_key else ""
-    base = (settings.openai_base_url or OPENAI_DEFAULT_BASE).rstrip("/")
-    where = "OPENAI_BASE_URL" if settings.openai_base_url else "the OpenAI API"
+    key = options.openai_api_key or ""
+    base = (options.openai_base_url or OPENAI_DEFAULT_BASE).rstrip("/")
+    where = "OPENAI_BASE_URL" if options.openai_base_url else "the OpenAI API"
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     answer = await fetch(session, f"{base}/models", timeout, headers=headers)
     if answer.status in (401, 403):
@@ -370,14 +373,16 @@ async def probe_openai(
     items = data.get("data") if isinstance(data, dict) else data
     names = [str(m.get("id")) for m in items or [] if isinstance(m, dict) and m.get("id")]
     image_names = [n for n in names if n.startswith(("dall-e", "gpt-image"))]
-    models = image_names if not settings.openai_base_url and image_names else names
+    models = image_names if not options.openai_base_url and image_names else names
     detail = ""
-    if names and settings.image_model not in names:
-        detail = f"note: the server does not list IMAGEBOT_IMAGE_MODEL {settings.image_model!r}"
-    return Health("dalle", True, settings.image_model, models, detail=detail)
+    if names and options.image_model not in names:
+        detail = f"note: the server does not list IMAGEBOT_IMAGE_MODEL {options.image_model!r}"
+    return Health("dalle", True, options.image_model, models, detail=detail)
 
 
-async def probe_local(settings: Settings, session: aiohttp.ClientSession, timeout: float) -> Health:
+async def probe_local(
+    options: ProviderOptions, session: aiohttp.ClientSession, timeout: float
+) -> Health:
     """The offline renderer always answers."""
     return Health("local", True, detail="offline, no network needed")
 
@@ -392,20 +397,21 @@ PROBES = {
 }
 
 
-def _scrub(text: str, settings: Settings) -> str:
-    keys = (settings.openai_api_key, settings.stability_api_key, settings.horde_api_key)
-    return scrub(text, [key.reveal() for key in keys if key])
+def _scrub(text: str, options: ProviderOptions) -> str:
+    return scrub(text, options.secrets())
 
 
-async def _provider_facts(provider_id: str, settings: Settings, session: Any) -> tuple[str, str]:
+async def _provider_facts(
+    provider_id: str, options: ProviderOptions, session: Any
+) -> tuple[str, str]:
     """(model, sizes) as the provider itself describes them; ('', '') if it cannot say."""
-    from imagebot.providers.registry import build_provider
+    from imagebot.providers.catalog import build_provider
 
     try:
-        provider = build_provider(provider_id, settings, session)
+        provider = build_provider(provider_id, options, session)
     except ImportError:
         if provider_id == "stability":  # its module may not be installed yet
-            return settings.stability_model, STABILITY_SIZES
+            return options.stability_model, STABILITY_SIZES
         return "", ""
     try:
         return str(provider.model), provider.sizes().describe()
@@ -415,30 +421,28 @@ async def _provider_facts(provider_id: str, settings: Settings, session: Any) ->
 
 async def check_provider_health(
     provider_id: str,
-    settings: Settings,
+    options: ProviderOptions,
     session: aiohttp.ClientSession,
     timeout: float = 5.0,
 ) -> Health:
     """Probe one provider; never raises for a provider that does not work."""
     from imagebot.providers.base import ConfigError
-    from imagebot.providers.registry import PROVIDERS, REQUIRED_SETTING
+    from imagebot.providers.catalog import PROVIDERS
 
     if provider_id not in PROVIDERS:
         return Health(
             provider_id, False, detail=f"unknown provider; choose: {', '.join(PROVIDERS)}"
         )
-    if not settings.is_configured(provider_id):
-        need = REQUIRED_SETTING.get(provider_id, "its settings")
+    if provider_id not in options.configured:
+        need = PROVIDERS[provider_id].requirement
         return Health(provider_id, False, detail=f"not configured: set {need}")
     try:
-        model, sizes = await _provider_facts(provider_id, settings, session)
+        model, sizes = await _provider_facts(provider_id, options, session)
     except (ConfigError, ProviderError) as exc:
-        return Health(provider_id, False, detail=_scrub(str(exc), settings))
+        return Health(provider_id, False, detail=_scrub(str(exc), options))
     started = time.perf_counter()  # the probe only: building a provider may import an SDK
     try:
-        health = await asyncio.wait_for(
-            PROBES[provider_id](settings, session, timeout), timeout * 4
-        )
+        health = await asyncio.wait_for(PROBES[provider_id](options, session, timeout), timeout * 4)
     except ProbeFailed as exc:
         health = Health(provider_id, False, detail=str(exc))
     except TimeoutError:
@@ -447,18 +451,18 @@ async def check_provider_health(
         health = Health(provider_id, False, detail=f"{type(exc).__name__}: {exc}")
     health.model = health.model or model
     health.sizes = health.sizes or sizes
-    health.detail = _scrub(health.detail, settings)
+    health.detail = _scrub(health.detail, options)
     for server in health.servers:
-        server.detail = _scrub(server.detail, settings)
+        server.detail = _scrub(server.detail, options)
     health.latency_ms = round((time.perf_counter() - started) * 1000)
     return health
 
 
 async def check_all(
-    settings: Settings, session: aiohttp.ClientSession, timeout: float = 5.0
+    options: ProviderOptions, session: aiohttp.ClientSession, timeout: float = 5.0
 ) -> list[Health]:
     """Probe every configured provider at once, in the registry's order."""
-    ids = settings.configured_providers()
+    ids = options.configured
     return list(
-        await asyncio.gather(*(check_provider_health(p, settings, session, timeout) for p in ids))
+        await asyncio.gather(*(check_provider_health(p, options, session, timeout) for p in ids))
     )

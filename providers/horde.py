@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import astuple
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
 
@@ -33,6 +33,8 @@ from imagebot.providers.base import (
     Unavailable,
     notify,
 )
+from imagebot.providers.catalog import ANONYMOUS_HORDE_KEY as ANONYMOUS_KEY
+from imagebot.providers.catalog import DEFAULT_HORDE_URL as DEFAULT_URL
 from imagebot.providers.http_errors import (
     error_for_exception,
     error_for_status,
@@ -42,8 +44,8 @@ from imagebot.providers.http_errors import (
     with_retries,
 )
 
-ANONYMOUS_KEY = "0000000000"
-DEFAULT_URL = "https://aihorde.net"
+if TYPE_CHECKING:
+    from imagebot.providers.catalog import ProviderOptions
 CLIENT_AGENT = "imagebot:0.1:unknown"  # name:version:contact, as the Horde asks of clients
 ANON_MAX_SIDE_AREA = 576  # the Horde's floor for "max_res" before kudos are needed upfront
 ANON_MAX_STEPS = 40  # model max_steps default in require_upfront_kudos()
@@ -94,7 +96,6 @@ class HordeProvider:
     """Renders on the AI Horde, the crowd-sourced network of volunteer GPUs."""
 
     provider_id: ClassVar[str] = "horde"
-    key_env_var: ClassVar[str | None] = "HORDE_API_KEY"
     offline: ClassVar[bool] = False
 
     def __init__(
@@ -120,11 +121,12 @@ class HordeProvider:
         self._nsfw = nsfw
 
     @classmethod
-    def from_settings(cls, settings: Any, session: aiohttp.ClientSession) -> HordeProvider:
-        """Build from Settings: HORDE_API_KEY (anonymous if unset) and HORDE_URL."""
-        key = settings.horde_api_key.reveal() if settings.horde_api_key else ANONYMOUS_KEY
-        models = settings.horde_models
-        return cls(session, key, settings.horde_url, models=models)
+    def from_options(
+        cls, options: ProviderOptions, session: aiohttp.ClientSession
+    ) -> HordeProvider:
+        """HORDE_API_KEY (anonymous if unset), HORDE_URL and HORDE_MODELS."""
+        key = options.horde_api_key or ANONYMOUS_KEY
+        return cls(session, key, options.horde_url, models=options.horde_models)
 
     @property
     def anonymous(self) -> bool:

@@ -26,7 +26,7 @@ from imagebot.providers.openai_sdk import error_for_openai, make_client
 if TYPE_CHECKING:
     import aiohttp
 
-    from imagebot.bot.settings import Settings
+    from imagebot.providers.catalog import ProviderOptions
 
 PROVIDER = "dalle"
 
@@ -81,7 +81,6 @@ class OpenAIImagesProvider:
     """Renders with `images.generate`; asks for base64 where the model allows it."""
 
     provider_id: ClassVar[str] = PROVIDER
-    key_env_var: ClassVar[str | None] = "OPENAI_API_KEY"
     offline: ClassVar[bool] = False
 
     def __init__(
@@ -106,17 +105,16 @@ class OpenAIImagesProvider:
         self._timeout = timeout
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, session: aiohttp.ClientSession
+    def from_options(
+        cls, options: ProviderOptions, session: aiohttp.ClientSession
     ) -> OpenAIImagesProvider:
         """A provider for OPENAI_API_KEY / OPENAI_BASE_URL and IMAGEBOT_IMAGE_MODEL."""
-        key = settings.openai_api_key.reveal() if settings.openai_api_key else None
         return cls(
             session=session,
-            model=settings.image_model,
-            api_key=key,
-            base_url=settings.openai_base_url,
-            concurrency=settings.provider_concurrency,
+            model=options.image_model,
+            api_key=options.openai_api_key,
+            base_url=options.openai_base_url,
+            concurrency=options.provider_concurrency,
         )
 
     @property

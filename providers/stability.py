@@ -33,7 +33,7 @@ from imagebot.providers.base import (
 from imagebot.providers.http_errors import request_json, scrub
 
 if TYPE_CHECKING:
-    from imagebot.bot.settings import Settings
+    from imagebot.providers.catalog import ProviderOptions
 
 PROVIDER_ID = "stability"
 KEY_VAR = "STABILITY_API_KEY"
@@ -112,7 +112,6 @@ class StabilityProvider:
     """Stability AI: Stable Image Core (default), Ultra, SD3.x, or a v1 SDXL engine."""
 
     provider_id: ClassVar[str] = PROVIDER_ID
-    key_env_var: ClassVar[str | None] = KEY_VAR
     offline: ClassVar[bool] = False
 
     def __init__(
@@ -143,17 +142,18 @@ class StabilityProvider:
         self._attempts = attempts
 
     @classmethod
-    def from_settings(cls, settings: Settings, session: aiohttp.ClientSession) -> StabilityProvider:
+    def from_options(
+        cls, options: ProviderOptions, session: aiohttp.ClientSession
+    ) -> StabilityProvider:
         """Build from STABILITY_API_KEY, STABILITY_API_HOST and STABILITY_MODEL."""
-        key = settings.stability_api_key
-        if not key:
+        if not options.stability_api_key:
             raise ConfigError(f"the stability provider needs {KEY_VAR}")
         return cls(
             session,
-            api_key=key.reveal(),
-            host=settings.stability_api_host,
-            model=settings.stability_model or DEFAULT_MODEL,
-            max_concurrency=settings.provider_concurrency,
+            api_key=options.stability_api_key,
+            host=options.stability_api_host,
+            model=options.stability_model or DEFAULT_MODEL,
+            max_concurrency=options.provider_concurrency,
         )
 
     @property

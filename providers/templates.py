@@ -270,7 +270,7 @@ class TemplateSource:
         load_roles(self._data_dir)  # a broken role file is reported at start, not mid-batch
 
     @classmethod
-    def from_settings(cls, settings: Any) -> TemplateSource:
+    def from_options(cls, options: Any) -> TemplateSource:
         """The templates source reads the role packs shipped in data/."""
         return cls()
 

@@ -30,7 +30,7 @@ from imagebot.providers.http_errors import error_for_exception, error_for_status
 from imagebot.providers.server_pool import ServerPool
 
 if TYPE_CHECKING:
-    from imagebot.bot.settings import Settings
+    from imagebot.providers.catalog import ProviderOptions
 
 PROVIDER_ID = "stable-diffusion"
 API = "/sdapi/v1"
@@ -94,7 +94,6 @@ class WebUIProvider:
     """Renders on one or several AUTOMATIC1111-compatible servers started with --api."""
 
     provider_id: ClassVar[str] = PROVIDER_ID
-    key_env_var: ClassVar[str | None] = None
     offline: ClassVar[bool] = False
 
     def __init__(
@@ -125,9 +124,11 @@ class WebUIProvider:
         self._samplers: dict[str, list[str]] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, session: aiohttp.ClientSession) -> WebUIProvider:
-        """Build from STABLE_DIFFUSION_URL (one URL, or several forming a pool)."""
-        return cls(session, settings.stable_diffusion_urls)
+    def from_options(
+        cls, options: ProviderOptions, session: aiohttp.ClientSession
+    ) -> WebUIProvider:
+        """STABLE_DIFFUSION_URL: one URL, or several forming a pool."""
+        return cls(session, options.stable_diffusion_urls)
 
     @property
     def model(self) -> str:

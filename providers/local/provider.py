@@ -21,7 +21,7 @@ from imagebot.providers.base import (
 )
 
 if TYPE_CHECKING:
-    from imagebot.bot.settings import Settings
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +39,14 @@ class LocalProvider:
     """Procedural pictures following the prompt's colours and the role's look, by seed."""
 
     provider_id: ClassVar[str] = "local"
-    key_env_var: ClassVar[str | None] = None
     offline: ClassVar[bool] = True
 
     def __init__(self, concurrency: int = 2) -> None:
         self._concurrency = max(1, concurrency)
 
     @classmethod
-    def from_settings(cls, settings: Settings, session: Any = None) -> LocalProvider:
-        """Build from settings; the local renderer needs neither settings nor the HTTP session."""
+    def from_options(cls, options: Any = None, session: Any = None) -> LocalProvider:
+        """The local renderer needs neither settings nor the HTTP session."""
         return cls()
 
     @property
