@@ -98,13 +98,13 @@ class WebUIPool:
 
 def pool_settings_cap(env: dict[str, str]) -> int:
     """The concurrency cap the product gives the stable-diffusion provider for this env."""
-    import aiohttp  # noqa: F401  (from_settings only stores the session)
+    import aiohttp  # noqa: F401  (from_options only stores the session)
 
     from imagebot.bot.settings import Settings
     from imagebot.providers.webui import WebUIProvider
 
     settings = Settings.from_env(env, dotenv_path=None)
-    return WebUIProvider.from_settings(settings, None).max_concurrency  # type: ignore[arg-type]
+    return WebUIProvider.from_options(settings.provider_options, None).max_concurrency  # type: ignore[arg-type]
 
 
 def generate_in_process(work: Path, env: dict[str, str]) -> float:
@@ -200,7 +200,7 @@ async def _horde_jobs(url: str) -> float:
         {"HORDE_URL": url, "HORDE_API_KEY": "registered-key"}, dotenv_path=None
     )
     async with aiohttp.ClientSession() as session:
-        provider = HordeProvider.from_settings(settings, session)
+        provider = HordeProvider.from_options(settings.provider_options, session)
         request = RenderRequest(
             prompt="a lighthouse in a storm",
             negative_prompt="",

@@ -150,7 +150,9 @@ async def _local_render_seconds() -> float:
     from imagebot.providers.base import RenderRequest, Size
     from imagebot.providers.local.provider import LocalProvider
 
-    provider = LocalProvider.from_settings(Settings.from_env({}, dotenv_path=None), None)
+    provider = LocalProvider.from_options(
+        Settings.from_env({}, dotenv_path=None).provider_options, None
+    )
     prompts = ["a crimson sunset over mountains", "teal ocean at night", "a bowl of ramen"]
     roles = ["landscape-photographer", "animal-photographer", "food-photographer"]
     timings = []

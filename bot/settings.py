@@ -9,16 +9,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagebot.providers.base import ConfigError
+from imagebot.providers.catalog import (
+    ANONYMOUS_HORDE_KEY,
+    DEFAULT_CHAT_MODEL,
+    DEFAULT_HORDE_URL,
+    DEFAULT_IMAGE_MODEL,
+    DEFAULT_ORDER,
+    DEFAULT_STABILITY_HOST,
+    PROMPT_SOURCES,
+    PROVIDER_IDS,
+    PROVIDERS,
+    ProviderOptions,
+    configured_ids,
+)
 
-DEFAULT_CHAT_MODEL = "gpt-4o-mini"
-DEFAULT_IMAGE_MODEL = "gpt-image-1"
-DEFAULT_STABILITY_HOST = "https://api.stability.ai"
 DEFAULT_DISCORD_API = "https://discord.com/api/v10"
 DEFAULT_TELEGRAM_API = "https://api.telegram.org"
-ANONYMOUS_HORDE_KEY = "0000000000"
-DEFAULT_HORDE_URL = "https://aihorde.net"
-PROVIDER_IDS = ("dalle", "stable-diffusion", "stability", "comfyui", "horde", "local")
-PROMPT_SOURCES = ("gpt", "templates")
 
 
 class Secret:
@@ -158,7 +164,6 @@ class Settings:
     comfyui_checkpoint: str | None = None
     horde_api_key: Secret = field(default_factory=lambda: Secret(ANONYMOUS_HORDE_KEY))
     horde_url: str = DEFAULT_HORDE_URL
-    horde_enabled: bool = False
     horde_models: tuple[str, ...] = ()
     fallback: tuple[str, ...] = ()
     discord_token: Secret | None = None
@@ -183,6 +188,7 @@ class Settings:
     banned_words: tuple[str, ...] = ()
     provider_concurrency: int = 4
     provider_rpm: int = 0
+    configured: tuple[str, ...] = ("local",)  # the providers whose variables are set
 
     @classmethod
     def from_env(
@@ -205,14 +211,9 @@ class Settings:
         sd_urls = _url_list(env, "STABLE_DIFFUSION_URL")
         comfy_urls = _url_list(env, "COMFYUI_URL")
         stability_key = _secret(env, "STABILITY_API_KEY")
-        configured = {
-            "dalle": bool(openai_key or openai_base),
-            "stable-diffusion": bool(sd_urls),
-            "stability": bool(stability_key),
-            "comfyui": bool(comfy_urls),
-        }
+        configured = configured_ids(PROVIDERS, lambda name: bool(_text(env, name)))
         default_provider = _choice(env, "IMAGEBOT_PROVIDER", PROVIDER_IDS) or next(
-            (name for name, ok in configured.items() if ok), "local"
+            (name for name in DEFAULT_ORDER if name in configured), "local"
         )
         fallback = _list(env, "IMAGEBOT_FALLBACK")
         for name in fallback:
@@ -221,7 +222,7 @@ class Settings:
                     f"IMAGEBOT_FALLBACK names unknown provider {name!r}; "
                     f"allowed: {', '.join(PROVIDER_IDS)}"
                 )
-        prompt_source = _choice(env, "IMAGEBOT_PROMPT_SOURCE", PROMPT_SOURCES) or (
+        prompt_source = _choice(env, "IMAGEBOT_PROMPT_SOURCE", tuple(PROMPT_SOURCES)) or (
             "gpt" if (openai_key or openai_base) else "templates"
         )
         return cls(
@@ -239,7 +240,6 @@ class Settings:
             horde_api_key=_secret(env, "HORDE_API_KEY") or Secret(ANONYMOUS_HORDE_KEY),
             horde_url=_url(env, "HORDE_URL", DEFAULT_HORDE_URL),
             horde_models=_list(env, "HORDE_MODELS"),
-            horde_enabled=bool(_text(env, "HORDE_API_KEY") or _text(env, "HORDE_URL")),
             fallback=fallback,
             discord_token=_secret(env, "DISCORD_TOKEN"),
             discord_api_base=_url(env, "DISCORD_API_BASE", DEFAULT_DISCORD_API),
@@ -263,20 +263,38 @@ class Settings:
             banned_words=_patterns(env, "IMAGEBOT_BANNED_WORDS"),
             provider_concurrency=_int(env, "IMAGEBOT_PROVIDER_CONCURRENCY", 4, minimum=1),
             provider_rpm=_int(env, "IMAGEBOT_PROVIDER_RPM", 0),
+            configured=configured,
         )
 
     def is_configured(self, provider_id: str) -> bool:
         """Whether `provider_id` has what it needs to run."""
-        return {
-            "dalle": bool(self.openai_api_key or self.openai_base_url),
-            "stable-diffusion": bool(self.stable_diffusion_urls),
-            "stability": bool(self.stability_api_key),
-            "comfyui": bool(self.comfyui_urls),
-            # A network service is opt-in: set HORDE_URL, or HORDE_API_KEY (0000000000 is the
-            # anonymous key), so an offline machine does not list a provider it cannot reach.
-            "horde": self.horde_enabled,
-            "local": True,
-        }.get(provider_id, False)
+        return provider_id in self.configured
 
     def configured_providers(self) -> list[str]:
-        return [p for p in PROVIDER_IDS if self.is_configured(p)]
+        return list(self.configured)
+
+    @property
+    def provider_options(self) -> ProviderOptions:
+        """The plain values providers are built from; secrets revealed only here."""
+        return ProviderOptions(
+            openai_api_key=_reveal(self.openai_api_key),
+            openai_base_url=self.openai_base_url,
+            chat_model=self.chat_model,
+            image_model=self.image_model,
+            stable_diffusion_urls=self.stable_diffusion_urls,
+            stability_api_key=_reveal(self.stability_api_key),
+            stability_api_host=self.stability_api_host,
+            stability_model=self.stability_model,
+            comfyui_urls=self.comfyui_urls,
+            comfyui_workflow=self.comfyui_workflow,
+            comfyui_checkpoint=self.comfyui_checkpoint,
+            horde_api_key=_reveal(self.horde_api_key) or ANONYMOUS_HORDE_KEY,
+            horde_url=self.horde_url,
+            horde_models=self.horde_models,
+            provider_concurrency=self.provider_concurrency,
+            configured=self.configured,
+        )
+
+
+def _reveal(secret: Secret | None) -> str | None:
+    return secret.reveal() if secret else None

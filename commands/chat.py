@@ -18,7 +18,7 @@ from imagebot.commands.daily import handle_daily
 from imagebot.commands.generate import DEFAULT_SIZE
 from imagebot.commands.prompts import CHAT_MAX_PROMPTS
 from imagebot.providers.base import ConfigError, ProviderError, UsageError
-from imagebot.providers.registry import PROVIDERS
+from imagebot.providers.catalog import PROVIDERS
 
 if TYPE_CHECKING:
     from imagebot.bot.runtime import Runtime

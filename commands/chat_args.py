@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from imagebot.providers.base import UsageError
-from imagebot.providers.registry import PROVIDERS
+from imagebot.providers.catalog import PROVIDERS
 
 NUMBER = re.compile(r"^[-+]?\d+$")
 SIZE_WORD = re.compile(r"^\d+[xX×]\d+$")

@@ -23,7 +23,7 @@ from imagebot.providers.base import (
     Unavailable,
     UsageError,
 )
-from imagebot.providers.registry import check_prompt_source, check_provider
+from imagebot.providers.catalog import check_prompt_source, check_provider
 from imagebot.storage.archive import ArchivedImage
 from imagebot.storage.index import iso, tags_json, utc_now
 
@@ -93,7 +93,7 @@ def parse_role(role: str | None) -> str | None:
 
 def parse_prompt_source(source: str | None, settings: Settings) -> str:
     source = source or settings.prompt_source
-    check_prompt_source(source, settings)
+    check_prompt_source(source, settings.provider_options)
     return source
 
 
@@ -133,7 +133,7 @@ def parse_generate(
         batches=parse_count(batches, MAX_BATCHES, "batches"),
         requester=requester,
     )
-    check_provider(provider, settings)
+    check_provider(provider, settings.configured)
     return request
 
 

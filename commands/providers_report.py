@@ -58,6 +58,6 @@ async def providers_report(
     """(the report text, whether every configured provider and server answers)."""
     from imagebot.providers.health import check_all
 
-    healths = await check_all(settings, session, timeout=timeout)
+    healths = await check_all(settings.provider_options, session, timeout=timeout)
     text = format_health(healths, default=settings.default_provider, fallback=settings.fallback)
     return text, all(health.all_ok for health in healths)

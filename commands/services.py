@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from imagebot.providers.registry import build_prompt_source, build_provider
+from imagebot.providers.catalog import build_prompt_source, build_provider
 from imagebot.storage.archive import Archive
 from imagebot.storage.index import Index
 
@@ -47,13 +47,15 @@ class Services:
         """The provider for `provider_id` (UsageError when unknown or unconfigured)."""
         if provider_id not in self._providers:
             self._providers[provider_id] = build_provider(
-                provider_id, self.settings, await self.http()
+                provider_id, self.settings.provider_options, await self.http()
             )
         return self._providers[provider_id]
 
     def prompt_source(self, source_id: str) -> PromptSource:
         if source_id not in self._sources:
-            self._sources[source_id] = build_prompt_source(source_id, self.settings)
+            self._sources[source_id] = build_prompt_source(
+                source_id, self.settings.provider_options
+            )
         return self._sources[source_id]
 
     def render_slots(self, provider: ImageProvider) -> asyncio.Semaphore:

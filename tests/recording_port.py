@@ -7,7 +7,7 @@ test registers it under a real provider id and steers it: hold renders, fail som
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from imagebot.commands.ports import BatchPost
@@ -103,12 +103,11 @@ class StubProvider:
     """An ImageProvider rendering solid PNGs in-process, steered by `StubProvider.controls`."""
 
     provider_id: ClassVar[str] = "local"
-    key_env_var: ClassVar[str | None] = None
     offline: ClassVar[bool] = True
     controls: ClassVar[StubControls] = StubControls()
 
     @classmethod
-    def from_settings(cls, settings: Any, session: Any) -> StubProvider:
+    def from_options(cls, options: Any, session: Any) -> StubProvider:
         return cls()
 
     @property
@@ -232,10 +231,11 @@ async def start_harness(
 
 def install_stub(monkeypatch: Any) -> StubControls:
     """Serve the `local` and `horde` ids with the stub for one test; returns its controls."""
-    from imagebot.providers.registry import PROVIDERS
+    from imagebot.providers.catalog import PROVIDERS
 
     controls = StubControls()
     monkeypatch.setattr(StubProvider, "controls", controls)
-    monkeypatch.setitem(PROVIDERS, "local", ("tests.recording_port", "StubProvider"))
-    monkeypatch.setitem(PROVIDERS, "horde", ("tests.recording_port", "StubHorde"))
+    for provider_id, stub in (("local", "StubProvider"), ("horde", "StubHorde")):
+        stubbed = replace(PROVIDERS[provider_id], module="tests.recording_port", class_name=stub)
+        monkeypatch.setitem(PROVIDERS, provider_id, stubbed)
     return controls

@@ -6,12 +6,12 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import aiohttp
 import pytest
 
 from imagebot.providers.base import ConfigError, ProviderError, RenderRequest, Size, Unavailable
+from imagebot.providers.catalog import ProviderOptions
 from imagebot.providers.comfyui import ComfyUIProvider, comfy_sampler, fill_workflow
 from tests.fakes.comfyui_server import FakeComfyUI
 
@@ -128,10 +128,8 @@ async def test_user_workflow_file_is_used(session, fake, tmp_path: Path):
     }  # fmt: skip
     path = tmp_path / "lcm.json"
     path.write_text(json.dumps(workflow))
-    settings = SimpleNamespace(
-        comfyui_urls=(fake.url,), comfyui_workflow=str(path), comfyui_checkpoint=None
-    )
-    provider = ComfyUIProvider.from_settings(settings, session)
+    options = ProviderOptions(comfyui_urls=(fake.url,), comfyui_workflow=path)
+    provider = ComfyUIProvider.from_options(options, session)
     images = await provider.render(request(seeds=(99,)))
 
     sent = fake.prompts[0]

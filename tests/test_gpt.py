@@ -319,7 +319,7 @@ async def test_base_url_alone_is_enough(fake: FakeOpenAI, packs: tuple[Path, Pat
     settings = Settings.from_env(
         {"OPENAI_BASE_URL": fake.base_url, "IMAGEBOT_CHAT_MODEL": "llama3"}
     )
-    source = GptSource.from_settings(settings)
+    source = GptSource.from_options(settings.provider_options)
     source._data_dir, source._tuning_dir = packs  # the test's role packs
     [spec] = await source.generate(PromptRequest(count=1, role="test-chef"))
     await source.aclose()

@@ -12,6 +12,7 @@ from bench.common import FakeOnThread
 from imagebot.bot.cli import main
 from imagebot.bot.settings import Settings
 from imagebot.commands.providers_report import format_health
+from imagebot.providers.catalog import ProviderOptions
 from imagebot.providers.health import check_all, check_provider_health
 from tests.fakes.comfyui_server import FakeComfyUI
 from tests.fakes.horde_server import FakeHorde
@@ -27,8 +28,8 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield http
 
 
-def settings(**env: str) -> Settings:
-    return Settings.from_env(environ=env, dotenv_path=None)
+def settings(**env: str) -> ProviderOptions:
+    return Settings.from_env(environ=env, dotenv_path=None).provider_options
 
 
 # --------------------------------------------------------------------------- WebUI

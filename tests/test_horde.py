@@ -218,8 +218,8 @@ async def test_a_corrupt_prompt_is_refused(session, fake):
 async def test_from_settings_uses_the_key_and_url(session, fake):
     settings = Settings.from_env({"HORDE_API_KEY": "registered-key", "HORDE_URL": fake.url}, None)
     fake.queue_position, fake.seconds_per_position = 0, 0
-    provider = HordeProvider.from_settings(settings, session)
+    provider = HordeProvider.from_options(settings.provider_options, session)
     await provider.render(request())
     assert fake.logged("/api/v2/generate/async")[0].headers["apikey"] == "registered-key"
-    anonymous = HordeProvider.from_settings(Settings.from_env({}, None), session)
+    anonymous = HordeProvider.from_options(Settings.from_env({}, None).provider_options, session)
     assert anonymous.anonymous and anonymous.sizes().fit(Size(1024, 1024)).area <= 576 * 576

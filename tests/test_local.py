@@ -11,8 +11,8 @@ from PIL import Image, ImageChops, ImageStat
 
 from imagebot.bot.settings import Settings
 from imagebot.providers.base import BadResponse, RenderRequest, Size
+from imagebot.providers.catalog import build_provider
 from imagebot.providers.local.provider import LocalProvider
-from imagebot.providers.registry import build_provider
 
 ROLES = [
     "landscape-photographer",
@@ -48,8 +48,8 @@ def difference(a: bytes, b: bytes) -> float:
 
 
 def test_metadata_and_sizes_render_exactly_what_is_asked() -> None:
-    provider = LocalProvider.from_settings(Settings(), None)
-    assert (provider.provider_id, provider.key_env_var, provider.offline) == ("local", None, True)
+    provider = LocalProvider.from_options(Settings().provider_options, None)
+    assert (provider.provider_id, provider.offline) == ("local", True)
     assert provider.model == "offline-procedural-v1"
     assert (provider.max_images_per_call, provider.max_concurrency) == (1, 2)
     for size in (Size(64, 64), Size(1000, 701), Size(4096, 4096), Size(333, 4096)):
@@ -57,7 +57,7 @@ def test_metadata_and_sizes_render_exactly_what_is_asked() -> None:
 
 
 def test_the_registry_builds_it_with_no_configuration() -> None:
-    provider = build_provider("local", Settings(), None)  # type: ignore[arg-type]
+    provider = build_provider("local", Settings().provider_options, None)  # type: ignore[arg-type]
     assert isinstance(provider, LocalProvider)
 
 

@@ -11,8 +11,8 @@ from PIL import Image
 
 from imagebot.bot.settings import Settings
 from imagebot.providers.base import NeedsKey, Refused, RenderRequest, Size, Unavailable
+from imagebot.providers.catalog import build_provider
 from imagebot.providers.openai_images import OpenAIImagesProvider
-from imagebot.providers.registry import build_provider
 from tests.fakes.openai_server import FakeOpenAI
 
 KEY = "sk-img-test-5e6f7a8b9c0d"
@@ -193,7 +193,7 @@ async def test_built_from_settings_through_the_registry(
             "IMAGEBOT_PROVIDER_CONCURRENCY": "3",
         }
     )
-    provider = build_provider("dalle", settings, session)
+    provider = build_provider("dalle", settings.provider_options, session)
     assert (provider.model, provider.max_concurrency, provider.max_images_per_call) == (
         "dall-e-3",
         3,

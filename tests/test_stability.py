@@ -19,7 +19,7 @@ from imagebot.providers.base import (
     Size,
     Unavailable,
 )
-from imagebot.providers.registry import build_provider
+from imagebot.providers.catalog import build_provider
 from imagebot.providers.stability import StabilityProvider
 from tests.fakes.stability_server import FakeStability
 
@@ -232,8 +232,8 @@ async def test_from_settings_uses_key_host_and_default_model(session, fake) -> N
     settings = Settings.from_env(
         {"STABILITY_API_KEY": KEY, "STABILITY_API_HOST": fake.url}, dotenv_path=None
     )
-    provider = build_provider("stability", settings, session)
+    provider = build_provider("stability", settings.provider_options, session)
     assert isinstance(provider, StabilityProvider)
-    assert provider.model == "core" and provider.key_env_var == "STABILITY_API_KEY"
+    assert provider.model == "core"
     await provider.render(request(3))
     assert fake.requests[0].authorized

@@ -9,7 +9,7 @@ import pytest
 
 from imagebot.bot.settings import Settings
 from imagebot.providers.base import PromptRequest, PromptSpec, UsageError
-from imagebot.providers.registry import build_prompt_source
+from imagebot.providers.catalog import build_prompt_source
 from imagebot.providers.roles import get_role, role_ids
 from imagebot.providers.templates import TemplateSource
 
@@ -151,7 +151,7 @@ async def test_soften_makes_even_a_clean_prompt_gentler() -> None:
 
 
 async def test_built_from_settings_by_the_registry_with_no_network() -> None:
-    source = build_prompt_source("templates", Settings())
+    source = build_prompt_source("templates", Settings().provider_options)
     assert isinstance(source, TemplateSource)
     assert source.source_id == "templates" and source.model is None
     specs = await source.generate(PromptRequest(count=2))

@@ -13,7 +13,7 @@ from PIL import Image
 
 from imagebot.bot.settings import Settings
 from imagebot.providers.base import NeedsKey, ProviderError, RenderRequest, Size, Unavailable
-from imagebot.providers.registry import build_provider
+from imagebot.providers.catalog import build_provider
 from imagebot.providers.server_pool import ServerPool
 from imagebot.providers.webui import WebUIProvider, server_root, shown
 from tests.fakes.webui_server import FakeWebUI, free_port
@@ -200,11 +200,11 @@ async def test_from_settings_builds_a_pool_of_every_url(session) -> None:
         {"STABLE_DIFFUSION_URL": "http://127.0.0.1:7860, http://127.0.0.1:7861/"},
         dotenv_path=None,
     )
-    provider = build_provider("stable-diffusion", settings, session)
+    provider = build_provider("stable-diffusion", settings.provider_options, session)
     assert isinstance(provider, WebUIProvider)
     assert provider.pool.urls == ["http://127.0.0.1:7860", "http://127.0.0.1:7861"]
     assert provider.max_concurrency == 2
-    assert provider.provider_id == "stable-diffusion" and provider.key_env_var is None
+    assert provider.provider_id == "stable-diffusion"
 
 
 async def test_a_pool_renders_in_parallel_one_request_per_gpu(session) -> None:
