@@ -1,8 +1,10 @@
-"""Run the chat bots: one Services, Runtime and ChatCommands, shared by every platform adapter.
+"""The composition root: settings in, services, the durable runtime, the chat commands and
+the adapters out; run the bots (and the daily posts) on one loop.
 
-Adding a platform is one builder in ADAPTERS: `build(ctx, **options)` returns an adapter that
+Adding a surface is one builder in ADAPTERS: `build(ctx, **options)` returns an adapter that
 has registered its port factory with ctx.runtime (ConfigError when its token is missing) and
-offers `async start()` (log in, serve in the background), `async wait()` and `async stop()`.
+offers `async login()` (REST only), `async start()` (serve in the background), `async wait()`
+and `async stop()`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from imagebot.providers.base import ConfigError
 
 if TYPE_CHECKING:
-    from imagebot.bot.daily import Post
     from imagebot.bot.runtime import Runtime
     from imagebot.bot.settings import Settings
     from imagebot.commands.chat import ChatCommands
@@ -45,6 +47,16 @@ class PlatformAdapter(Protocol):
     async def stop(self) -> None: ...
 
 
+def build_services(settings: Settings) -> Services:
+    """The commands' services from the settings: the one place paths and options are read."""
+    from imagebot.commands.services import Services
+    from imagebot.storage.archive import Archive
+    from imagebot.storage.index import Index
+
+    db_path = Path(settings.db_path)
+    return Services(settings.command_config, Archive(settings.output_dir), lambda: Index(db_path))
+
+
 def require_token(settings: Settings, platform: str) -> None:
     """ConfigError naming the variable when `platform` has no token."""
     if platform not in configured_platforms(settings):
@@ -64,7 +76,7 @@ def build_telegram(ctx: BotContext, **options: Any) -> PlatformAdapter:
     require_token(ctx.settings, "telegram")
     from imagebot.bot.telegram.adapter import TelegramBot
 
-    return TelegramBot(ctx.settings, ctx.runtime, ctx.chat, **options)
+    return TelegramBot(ctx, **options)
 
 
 ADAPTERS: dict[str, Callable[..., PlatformAdapter]] = {
@@ -83,15 +95,16 @@ def configured_platforms(settings: Settings) -> list[str]:
     return found
 
 
-def build_context(settings: Settings) -> BotContext:
+def build_context(settings: Settings, services: Services | None = None) -> BotContext:
     """Services, the durable runtime and the chat commands, built once per process."""
     from imagebot.bot.runtime import Runtime
     from imagebot.commands.chat import ChatCommands
-    from imagebot.commands.services import Services
 
-    services = Services(settings)
+    services = services or build_services(settings)
     runtime = Runtime(services)
-    return BotContext(settings, services, runtime, ChatCommands(services, runtime))
+    chat = ChatCommands(services, runtime)
+    runtime.set_worker(chat.run)
+    return BotContext(settings, services, runtime, chat)
 
 
 def freeze_startup_objects() -> None:
@@ -106,7 +119,7 @@ def freeze_startup_objects() -> None:
 
 async def run_bots(settings: Settings, platforms: list[str]) -> None:
     """Run the requested bots and the daily posts on this loop until one stops (or Ctrl-C)."""
-    from imagebot.bot.daily import DailyScheduler, port_poster
+    from imagebot.bot.daily import DailyScheduler
 
     ctx = build_context(settings)
     adapters: list[PlatformAdapter] = []
@@ -117,7 +130,7 @@ async def run_bots(settings: Settings, platforms: list[str]) -> None:
         # After the adapters log in: resumed jobs may answer at once.
         await ctx.runtime.start()
         freeze_startup_objects()
-        daily = DailyScheduler(ctx.services, port_poster(ctx.services, ctx.runtime.port_factories))
+        daily = DailyScheduler(ctx.services, ctx.runtime)
         waits = [asyncio.create_task(adapter.wait()) for adapter in adapters]
         waits.append(asyncio.create_task(daily.run_forever()))
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -141,11 +154,23 @@ async def _close(ctx: BotContext, adapters: list[PlatformAdapter]) -> None:
     await ctx.services.aclose()
 
 
-async def post_daily(settings: Settings, also: Post | None = None, once: bool = True) -> list[str]:
-    """`imagebot daily [--once]`: make the due daily posts through the configured bots (REST
-    only, no gateway or polling); once, or on schedule until stopped. `also` sees each outcome.
-    """
-    from imagebot.bot.daily import DailyScheduler, port_poster
+def _outcome(ctx: BotContext, schedule: str, job_id: str) -> dict[str, Any]:
+    """A queued daily post as `imagebot daily` reports it: its folders and its errors."""
+    result = ctx.runtime.result_of(job_id) or {}
+    folders, errors = [], [result["failed"]] if "failed" in result else []
+    for batch in result.get("batches", []):
+        row = ctx.services.index.get_batch(batch["id"])
+        if row is not None and row.get("folder"):
+            folders.append(row["folder"])
+        errors += batch.get("errors") or []
+    return {"schedule": schedule, "folders": folders, "errors": errors}
+
+
+async def post_daily(settings: Settings, once: bool = True) -> list[dict[str, Any]]:
+    """`imagebot daily [--once]`: queue the due daily posts (once, or on schedule until
+    stopped) and answer them through the configured bots over REST only (no gateway, no
+    polling); returns what each post queued by a single run recorded."""
+    from imagebot.bot.daily import DailyScheduler
 
     ctx = build_context(settings)
     adapters: list[PlatformAdapter] = []
@@ -153,17 +178,14 @@ async def post_daily(settings: Settings, also: Post | None = None, once: bool = 
         adapters = [ADAPTERS[platform](ctx) for platform in configured_platforms(settings)]
         for adapter in adapters:
             await adapter.login()
-        to_chat = port_poster(ctx.services, ctx.runtime.port_factories)
-
-        async def post(row: dict[str, Any], outcome: Any) -> None:
-            if also is not None:
-                await also(row, outcome)
-            await to_chat(row, outcome)
-
-        scheduler = DailyScheduler(ctx.services, post)
-        if once:
-            return await scheduler.run_due()
-        await scheduler.run_forever()
-        return []
+        await ctx.runtime.start()
+        scheduler = DailyScheduler(ctx.services, ctx.runtime)
+        if not once:
+            await scheduler.run_forever()
+            return []
+        await scheduler.run_due()
+        await ctx.runtime.drain()
+        return [_outcome(ctx, schedule, job_id) for schedule, job_id in scheduler.queued.items()]
     finally:
+        await ctx.runtime.stop()
         await _close(ctx, adapters)

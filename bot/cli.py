@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from imagebot.providers.catalog import PROVIDER_IDS
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-PROVIDER_CHOICES = ("dalle", "stable-diffusion", "stability", "comfyui", "horde", "local")
 
 
 class UsageExit(Exception):
@@ -37,7 +38,7 @@ def build_parser() -> Parser:
     gen = verbs.add_parser("generate", help="make batches of images from new prompt specs")
     gen.add_argument("count", metavar="COUNT", help="images per batch (1 to IMAGEBOT_MAX_IMAGES)")
     gen.add_argument("size", metavar="SIZE", nargs="?", help="WxH, default 1024x1024")
-    gen.add_argument("--provider", "-p", help=f"one of: {', '.join(PROVIDER_CHOICES)}")
+    gen.add_argument("--provider", "-p", help=f"one of: {', '.join(PROVIDER_IDS)}")
     gen.add_argument("--theme", "-t", help="what the images should be about")
     gen.add_argument("--role", "-r", help="a role pack in data/roles (default: varied)")
     gen.add_argument("--batches", "-b", default="1", help="how many batches (default 1)")
@@ -115,9 +116,9 @@ def _fail(message: str, status: int) -> int:
 
 
 async def _with_services(settings: Any, work: Any) -> Any:
-    from imagebot.commands.services import Services
+    from imagebot.bot.app import build_services
 
-    services = Services(settings)
+    services = build_services(settings)
     try:
         return await work(services)
     finally:
@@ -129,7 +130,7 @@ def run_generate(args: argparse.Namespace, settings: Any) -> int:
     from imagebot.commands.generate import generate, parse_generate
 
     request = parse_generate(
-        settings,
+        settings.command_config,
         count=args.count,
         size=args.size,
         provider=args.provider,
@@ -178,7 +179,7 @@ def run_prompts(args: argparse.Namespace, settings: Any) -> int:
     )
 
     request = parse_prompts(
-        settings,
+        settings.command_config,
         count=args.count,
         theme=args.theme,
         role=args.role,
@@ -200,29 +201,32 @@ def run_prompts(args: argparse.Namespace, settings: Any) -> int:
 
 def run_export(args: argparse.Namespace, settings: Any) -> int:
     from imagebot.commands.export import export_archive, parse_since
+    from imagebot.storage.index import Index
 
     since = parse_since(args.since)
-    export_archive(settings, since=since, out=args.out, stream=sys.stdout)
+    index = Index(settings.db_path)
+    try:
+        export_archive(index, since=since, out=args.out, stream=sys.stdout)
+    finally:
+        index.close()
     return EXIT_OK
 
 
 def run_daily(args: argparse.Namespace, settings: Any) -> int:
     """Make the due daily posts through the configured bots, printing each batch folder."""
     from imagebot.bot.app import post_daily
-    from imagebot.bot.daily import printing_poster
 
-    failures: list[str] = []
-    printer = printing_poster(sys.stdout, sys.stderr)
-
-    async def post(row: Any, outcome: Any) -> None:
-        if isinstance(outcome, Exception) or outcome.errors:
-            failures.append(row["id"])
-        await printer(row, outcome)
-
-    done = asyncio.run(post_daily(settings, also=post, once=args.once))
+    done = asyncio.run(post_daily(settings, once=args.once))
     if args.once and not done:
         print("imagebot: no daily post is due", file=sys.stderr)
-    return EXIT_FAILED if failures else EXIT_OK
+    failed = False
+    for post in done:
+        for folder in post["folders"]:
+            print(folder)
+        for error in post["errors"]:
+            print(f"imagebot: daily {post['schedule']}: {error}", file=sys.stderr)
+        failed = failed or bool(post["errors"])
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def run_providers(args: argparse.Namespace, settings: Any) -> int:
@@ -233,7 +237,7 @@ def run_providers(args: argparse.Namespace, settings: Any) -> int:
 
     async def work() -> tuple[str, bool]:
         async with aiohttp.ClientSession() as session:
-            return await providers_report(settings, session, timeout=args.timeout)
+            return await providers_report(settings.command_config, session, timeout=args.timeout)
 
     text, all_answer = asyncio.run(work())
     print(text)

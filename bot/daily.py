@@ -1,26 +1,31 @@
-"""Daily posts: one auto-generated batch per schedule per UTC day, at its time (SPEC §6)."""
+"""Daily posts: one auto-generated batch per schedule per UTC day, at its time (SPEC §6).
+
+The scheduler only decides what is due and claims it; the post itself is a queued GenerateJob
+with a scheduled reply address, so provider caps, fairness, resume-after-restart and the
+answer are exactly those of /generate.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from imagebot.commands.generate import BatchResult, generate, parse_generate
+from imagebot.commands.chat.settings import defaults
+from imagebot.commands.jobs import GenerateJob
 from imagebot.commands.requester import Requester
 from imagebot.storage.daily import DailyStore, next_slot
 from imagebot.storage.index import utc_now
 
 if TYPE_CHECKING:
-    from imagebot.commands.ports import ReplyPort
+    from imagebot.bot.runtime import Runtime
+    from imagebot.commands.ports import BatchPost
     from imagebot.commands.services import Services
 
 log = logging.getLogger("imagebot.daily")
-Post = Callable[[dict[str, Any], "BatchResult | Exception"], Awaitable[None]]
-PortFactory = Callable[[dict], "ReplyPort"]
 GRACE = timedelta(hours=1)  # a post later than this (the bot was down) waits for tomorrow
 POLL_SECONDS = 30.0
 
@@ -34,31 +39,71 @@ def next_role(roles: list[str], last_role: str | None) -> str | None:
     return random.choice(roles)
 
 
+def scheduled_reply(row: dict[str, Any]) -> dict[str, Any]:
+    """The address a daily post answers to: the `/daily set` command's own reply address, plus
+    `scheduled: True` (post a new message in that chat; the interaction or the message it came
+    from may be long gone) and the chat and guild ids."""
+    return {
+        **(row.get("reply") or {}),
+        "scheduled": True,
+        "platform": row["platform"],
+        "chat_id": row["chat_id"],
+        "guild_id": row.get("guild_id"),
+    }
+
+
+class NoChatPort:
+    """The port of a schedule whose platform has no adapter in this process: archive only."""
+
+    def __init__(self, schedule_id: str) -> None:
+        self.schedule_id = schedule_id
+
+    async def acknowledge(self, *, private: bool = False) -> None:
+        pass
+
+    async def progress(self, text: str, preview: bytes | None = None) -> None:
+        pass
+
+    async def text(self, text: str, *, private: bool = False) -> None:
+        log.warning("daily %s: %s (no chat adapter runs here)", self.schedule_id, text)
+
+    async def images(self, post: BatchPost) -> None:
+        log.info("daily %s: archived %s (no chat adapter runs here)", self.schedule_id,
+                 post.batch_id)  # fmt: skip
+
+    async def file(self, name: str, data: bytes, text: str, *, private: bool = False) -> None:
+        pass
+
+    async def delete_post(self) -> None:
+        pass
+
+
 class DailyScheduler:
-    """Finds due schedules, claims each day's run in the index, renders, and hands it to `post`."""
+    """Finds due schedules, claims each day's run in the index, and queues its post."""
 
     def __init__(
         self,
         services: Services,
-        post: Post,
+        runtime: Runtime,
         clock: Callable[[], datetime] = utc_now,
         *,
         grace: timedelta = GRACE,
         poll_seconds: float = POLL_SECONDS,
     ):
         self.services = services
-        self.post = post
+        self.runtime = runtime
         self.clock = clock
         self.grace = grace
         self.poll_seconds = poll_seconds
         self.store = DailyStore(services.index.db)
+        self.queued: dict[str, str] = {}  # schedule id -> the job id of its latest post
         self._wake = asyncio.Event()
         self._stopping = False
 
     async def run_due(self, now: datetime | None = None) -> list[str]:
-        """Post every schedule due at `now` (at most once a day); return the ids posted."""
+        """Queue the post of every schedule due at `now` (at most once a day); their ids."""
         now = now or self.clock()
-        claimed: list[tuple[dict[str, Any], str | None]] = []
+        queued = []
         for row, slot in self.store.list_due(now):
             run_date = slot.date().isoformat()
             if now - slot >= self.grace:
@@ -67,37 +112,34 @@ class DailyScheduler:
                     log.info("daily %s: %s UTC was missed by over %s", row["id"], slot, self.grace)
                 continue
             role = next_role(_role_ids(), row.get("last_role"))
-            # Claimed before rendering: a crash or a second process never posts the day twice.
+            # Claimed before queueing: a second process never posts the day twice, and the
+            # queued job itself is durable, so a crash after this still posts once.
             if self.store.claim(row["id"], run_date, role):
-                claimed.append((row, role))
-        await asyncio.gather(*(self._run_one(row, role) for row, role in claimed))
-        return [row["id"] for row, _ in claimed]
+                await self._queue(row, role)
+                queued.append(row["id"])
+        return queued
 
-    async def _run_one(self, row: dict[str, Any], role: str | None) -> None:
-        outcome: BatchResult | Exception
-        try:
-            request = parse_generate(
-                self.services.settings,
-                count=row["count"],
-                size=row["size"],
-                provider=row["provider"],
-                role=role,
-                requester=Requester(
-                    platform=row["platform"],
-                    user_id=None,
-                    user_name="daily",
-                    chat_id=row["chat_id"],
-                    guild_id=row.get("guild_id"),
-                ),
-            )
-            [outcome] = await generate(self.services, request)
-        except Exception as exc:  # told to the chat; the next day still runs
-            log.warning("daily %s failed: %s", row["id"], exc)
-            outcome = exc
-        try:
-            await self.post(row, outcome)
-        except Exception:
-            log.exception("daily %s: posting failed", row["id"])
+    async def _queue(self, row: dict[str, Any], role: str | None) -> None:
+        requester = Requester(
+            platform=row["platform"],
+            user_id=None,
+            user_name="daily",
+            chat_id=row["chat_id"],
+            guild_id=row.get("guild_id"),
+        )
+        job = GenerateJob(
+            count=int(row["count"]),
+            size=row["size"],
+            provider=row["provider"],
+            prompt_source=self.services.config.prompt_source,
+            role=role,
+            schedule=row["id"],
+            spoiler=defaults(self.services, requester).spoiler,
+        )
+        reply = scheduled_reply(row)
+        port = self.runtime.port_for(row["platform"], reply) or NoChatPort(row["id"])
+        ticket = await self.runtime.submit(job, requester, reply, port)
+        self.queued[row["id"]] = ticket.job_id
 
     def seconds_to_next(self, now: datetime) -> float:
         """How long to sleep: until the next schedule's time, at most `poll_seconds`."""
@@ -108,7 +150,7 @@ class DailyScheduler:
         return max(0.0, min(self.poll_seconds, (soonest - now).total_seconds()))
 
     async def run_forever(self) -> None:
-        """Post due schedules, then sleep until the next time (or `poll_seconds`), until stop()."""
+        """Queue due posts, then sleep until the next time (or `poll_seconds`), until stop()."""
         while not self._stopping:
             try:
                 await self.run_due(self.clock())
@@ -134,65 +176,3 @@ def _role_ids() -> list[str]:
     from imagebot.providers.roles import role_ids
 
     return role_ids()
-
-
-# ------------------------------------------------------------------ ways to post
-
-
-def scheduled_reply(row: dict[str, Any]) -> dict[str, Any]:
-    """The address a port factory gets for a daily post: the `/daily set` command's own reply
-    address, plus `scheduled: True` (post a new message in that chat; the interaction or the
-    message it came from may be long gone) and the chat and guild ids."""
-    return {
-        **(row.get("reply") or {}),
-        "scheduled": True,
-        "platform": row["platform"],
-        "chat_id": row["chat_id"],
-        "guild_id": row.get("guild_id"),
-    }
-
-
-def port_poster(services: Services, factories: Mapping[str, PortFactory]) -> Post:
-    """A `post` that sends each batch to its chat through the platform's port factory."""
-    from imagebot.commands.captions import batch_post, failure_text
-
-    async def post(row: dict[str, Any], outcome: BatchResult | Exception) -> None:
-        factory = factories.get(row["platform"])
-        if factory is None:
-            log.warning(
-                "daily %s: no %s adapter running; archived only", row["id"], row["platform"]
-            )
-            return
-        port = factory(scheduled_reply(row))
-        if isinstance(outcome, Exception):
-            await port.text(f"Today's daily post could not be made: {outcome}")
-            return
-        batch = services.index.get_batch(outcome.batch_id) if outcome.folder else None
-        if batch is None:
-            await port.text(failure_text(outcome.spec.title, outcome.errors, outcome.fallback_from))
-            return
-        await port.images(
-            batch_post(
-                batch,
-                asked=row["count"],
-                errors=outcome.errors,
-                fallback_from=outcome.fallback_from,
-            )
-        )
-
-    return post
-
-
-def printing_poster(out: Any, err: Any) -> Post:
-    """A `post` for `imagebot daily` without chat adapters: report each archived folder."""
-
-    async def post(row: dict[str, Any], outcome: BatchResult | Exception) -> None:
-        if isinstance(outcome, Exception):
-            print(f"imagebot: daily {row['id']}: {outcome}", file=err)
-            return
-        if outcome.folder is not None:
-            print(outcome.folder, file=out)
-        for error in outcome.errors:
-            print(f"imagebot: daily {row['id']}: {error}", file=err)
-
-    return post

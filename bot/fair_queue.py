@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from imagebot.bot.runtime import Job
+    from imagebot.bot.runtime import ActiveJob as Job
 
 UserKey = tuple[str, "str | None"]  # (platform, user_id)
 

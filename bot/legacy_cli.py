@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from imagebot.bot.cli import PROVIDER_CHOICES
+from imagebot.providers.catalog import PROVIDER_IDS
 
 SIZE = re.compile(r"^\d+[xX]\d+$")
-FLAGS = {f"--{name}": name for name in PROVIDER_CHOICES}
+FLAGS = {f"--{name}": name for name in PROVIDER_IDS}
 
 
 def translate(argv: list[str]) -> list[str]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imagebot.commands.config import CommandConfig
 from imagebot.providers.base import ConfigError
 from imagebot.providers.catalog import (
     ANONYMOUS_HORDE_KEY,
@@ -272,6 +273,24 @@ class Settings:
 
     def configured_providers(self) -> list[str]:
         return list(self.configured)
+
+    @property
+    def command_config(self) -> CommandConfig:
+        """The limits and defaults the commands read (they never see the environment)."""
+        return CommandConfig(
+            default_provider=self.default_provider,
+            prompt_source=self.prompt_source,
+            fallback=self.fallback,
+            max_images=self.max_images,
+            daily_quota=self.daily_quota,
+            allowed_users=self.allowed_users,
+            allowed_roles=self.allowed_roles,
+            allowed_chats=self.allowed_chats,
+            banned_words=self.banned_words,
+            provider_concurrency=self.provider_concurrency,
+            provider_rpm=self.provider_rpm,
+            providers=self.provider_options,
+        )
 
     @property
     def provider_options(self) -> ProviderOptions:

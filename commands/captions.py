@@ -7,15 +7,22 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from imagebot.commands.ports import BatchPost, Button
+from imagebot.commands.ports import BatchPost, Button, ButtonId
 
 BUTTONS = (("🎲 Re-roll", "reroll"), ("🔁 Same prompt", "again"), ("🗑 Delete", "delete"))
 PREVIEW_TITLES = 5
 
 
-def buttons(batch_id: str) -> list[Button]:
-    """Re-roll, same prompt again, delete: the three buttons under every posted batch."""
-    return [Button(label, action, batch_id) for label, action in BUTTONS]
+def buttons(batch_id: str) -> list[list[Button]]:
+    """The rows of buttons under a posted batch: re-roll, same prompt again, delete."""
+    return [[Button(label, ButtonId(action, batch_id)) for label, action in BUTTONS]]
+
+
+def request_failed_text(error: Exception, *, scheduled: bool = False) -> str:
+    """Why a queued request produced nothing: one message, phrased here for every flow."""
+    if scheduled:
+        return f"Today's daily post could not be made: {error}"
+    return f"Your request failed: {error}"
 
 
 def rendering_text(done: int, total: int) -> str:
@@ -57,6 +64,7 @@ def batch_post(
     errors: list[str],
     fallback_from: list[str],
     mention: str | None = None,
+    spoiler: bool = False,
 ) -> BatchPost:
     """The post of an archived batch, built from its index row and info.json."""
     folder = Path(row["folder"])
@@ -80,6 +88,7 @@ def batch_post(
         errors=lines,
         note=fallback_note(fallback_from, row.get("provider") or ""),
         mention=mention,
+        spoiler=spoiler,
     )
 
 

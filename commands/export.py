@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, TextIO
 
 from imagebot.providers.base import UsageError
 from imagebot.storage.csv_io import write_export
-from imagebot.storage.index import Index
 
 if TYPE_CHECKING:
-    from imagebot.bot.settings import Settings
+    from imagebot.storage.index import Index
 
 
 def parse_since(text: str | None) -> str | None:
@@ -27,7 +26,7 @@ def parse_since(text: str | None) -> str | None:
 
 
 def export_archive(
-    settings: Settings,
+    index: Index,
     *,
     since: str | None = None,
     out: str | None = None,
@@ -35,10 +34,12 @@ def export_archive(
     platform: str | None = None,
     chat_id: str | None = None,
 ) -> int:
-    """Write the export to `out` (atomically) or to `stream`; returns the rows written."""
-    index = Index(settings.db_path)
-    try:
-        rows = index.export_rows(since=since, platform=platform, chat_id=chat_id)
+    """Write the export to `out` (atomically) or to `stream`; returns the rows written.
+
+    Blocking (a large archive streams for a second or more): the chat runs it in a thread.
+    """
+    with index.reader() as conn:
+        rows = index.export_rows(conn, since=since, platform=platform, chat_id=chat_id)
         if out is None:
             assert stream is not None
             return write_export(rows, stream)
@@ -53,5 +54,3 @@ def export_archive(
             Path(temp_name).unlink(missing_ok=True)
             raise
         return count
-    finally:
-        index.close()

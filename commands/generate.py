@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imagebot.commands.catalog import MAX_THEME
 from imagebot.commands.moderation import banned_match
 from imagebot.commands.render import RenderOutcome, render_spec, report_progress
 from imagebot.commands.requester import CLI, Requester
@@ -28,12 +29,11 @@ from imagebot.storage.archive import ArchivedImage
 from imagebot.storage.index import iso, tags_json, utc_now
 
 if TYPE_CHECKING:
-    from imagebot.bot.settings import Settings
+    from imagebot.commands.config import CommandConfig
     from imagebot.commands.services import Services
 
 DEFAULT_SIZE = "1024x1024"
 MAX_BATCHES = 50
-MAX_THEME = 300
 ImagesProgress = Callable[[int, int], Awaitable[None] | None]
 
 
@@ -91,26 +91,26 @@ def parse_role(role: str | None) -> str | None:
     return get_role(role).id
 
 
-def parse_prompt_source(source: str | None, settings: Settings) -> str:
-    source = source or settings.prompt_source
-    check_prompt_source(source, settings.provider_options)
+def parse_prompt_source(source: str | None, config: CommandConfig) -> str:
+    source = source or config.prompt_source
+    check_prompt_source(source, config.providers)
     return source
 
 
-def check_theme(theme: str | None, settings: Settings) -> str | None:
+def check_theme(theme: str | None, config: CommandConfig) -> str | None:
     if theme is None or not theme.strip():
         return None
     theme = " ".join(theme.split())
     if len(theme) > MAX_THEME:
         raise UsageError(f"the theme is {len(theme)} characters; at most {MAX_THEME} are allowed")
-    banned = banned_match([theme], settings.banned_words)
+    banned = banned_match([theme], config.banned_words)
     if banned:
         raise UsageError(f"the theme contains a banned word or pattern ({banned}); rephrase it")
     return theme
 
 
 def parse_generate(
-    settings: Settings,
+    config: CommandConfig,
     *,
     count: Any = 4,
     size: str | None = None,
@@ -122,18 +122,18 @@ def parse_generate(
     requester: Requester = CLI,
 ) -> GenerateRequest:
     """Check every argument; raise UsageError on the first bad one, before any work."""
-    provider = provider or settings.default_provider
+    provider = provider or config.default_provider
     request = GenerateRequest(
-        count=parse_count(count, settings.max_images),
+        count=parse_count(count, config.max_images),
         size=Size.parse(size or DEFAULT_SIZE),
         provider=provider,
-        prompt_source=parse_prompt_source(prompt_source, settings),
-        theme=check_theme(theme, settings),
+        prompt_source=parse_prompt_source(prompt_source, config),
+        theme=check_theme(theme, config),
         role=parse_role(role),
         batches=parse_count(batches, MAX_BATCHES, "batches"),
         requester=requester,
     )
-    check_provider(provider, settings.configured)
+    check_provider(provider, config.configured)
     return request
 
 
@@ -143,7 +143,7 @@ async def make_specs(services: Services, request: GenerateRequest, count: int) -
     specs = await source.generate(
         PromptRequest(count=count, role=request.role, theme=request.theme, seed=request.seed)
     )
-    patterns = services.settings.banned_words
+    patterns = services.config.banned_words
     for spec in specs:
         banned = banned_match([spec.title, spec.description, spec.prompt], patterns)
         if banned:
@@ -186,10 +186,10 @@ async def generate(
     )
 
 
-def _providers_to_try(request: GenerateRequest, settings: Settings) -> list[str]:
+def _providers_to_try(request: GenerateRequest, config: CommandConfig) -> list[str]:
     order = [request.provider]
-    for name in settings.fallback:
-        if name not in order and settings.is_configured(name):
+    for name in config.fallback:
+        if name not in order and config.is_configured(name):
             order.append(name)
     return order
 
@@ -213,7 +213,7 @@ async def render_batch(
     outcome = RenderOutcome(images=[])
     provider = None
     services.index.start_batch(_index_row(batch_id, spec, request, created))
-    for provider_id in _providers_to_try(request, services.settings):
+    for provider_id in _providers_to_try(request, services.config):
         try:
             provider = await services.provider(provider_id)
         except (UsageError, ConfigError) as exc:

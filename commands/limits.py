@@ -8,23 +8,23 @@ from typing import TYPE_CHECKING
 from imagebot.providers.base import UsageError
 
 if TYPE_CHECKING:
-    from imagebot.bot.settings import Settings
+    from imagebot.commands.config import CommandConfig
     from imagebot.commands.invocation import Invocation
-    from imagebot.storage.jobs import JobStore
+    from imagebot.commands.ports import JobQueue
 
 
 class NotAllowed(UsageError):
     """The user may not do this here (allow-lists, quota, moderators only)."""
 
 
-def check_allowed(settings: Settings, invocation: Invocation) -> None:
+def check_allowed(config: CommandConfig, invocation: Invocation) -> None:
     """Allow-lists: who (listed user or role) and where (listed chat). Empty lists allow all."""
     requester = invocation.requester
-    if settings.allowed_chats and str(requester.chat_id) not in settings.allowed_chats:
+    if config.allowed_chats and str(requester.chat_id) not in config.allowed_chats:
         raise NotAllowed("this bot is not enabled in this chat; ask a moderator to allow it")
-    if settings.allowed_users or settings.allowed_roles:
-        user_ok = str(requester.user_id) in settings.allowed_users
-        role_ok = any(str(role) in settings.allowed_roles for role in invocation.role_ids)
+    if config.allowed_users or config.allowed_roles:
+        user_ok = str(requester.user_id) in config.allowed_users
+        role_ok = any(str(role) in config.allowed_roles for role in invocation.role_ids)
         if not (user_ok or role_ok):
             raise NotAllowed(
                 "you are not on this bot's list of allowed users or roles; "
@@ -32,12 +32,12 @@ def check_allowed(settings: Settings, invocation: Invocation) -> None:
             )
 
 
+MODERATORS = "Discord: Manage Server or Manage Messages; Telegram: chat administrators"
+
+
 def check_moderator(invocation: Invocation, command: str) -> None:
     if not invocation.is_moderator:
-        raise NotAllowed(
-            f"/{command} is for moderators only (Discord: Manage Server or Manage Messages; "
-            "Telegram: chat administrators)"
-        )
+        raise NotAllowed(f"/{command} is for moderators only ({MODERATORS})")
 
 
 def day_start(now: datetime) -> datetime:
@@ -53,23 +53,25 @@ def _until(moment: datetime, now: datetime) -> str:
 
 
 def check_quota(
-    settings: Settings,
-    jobs: JobStore,
+    config: CommandConfig,
+    queue: JobQueue,
     invocation: Invocation,
     count: int,
     now: datetime,
     pending: int = 0,
+    quota: int | None = None,
 ) -> None:
     """Refuse when `count` more images would pass the user's daily quota (0 = no limit).
 
-    `pending` are images of the user's requests accepted but not yet in the jobs table.
+    `pending` are images of the user's requests acknowledged but not yet in the queue; `quota`
+    is the chat's own (tighter) quota when it has set one.
     """
-    quota = settings.daily_quota
+    quota = config.daily_quota if quota is None else quota
     if quota <= 0:
         return
     requester = invocation.requester
     start = day_start(now)
-    used = jobs.images_since(requester.platform, requester.user_id, start) + pending
+    used = queue.images_used(requester, start) + pending
     left = max(0, quota - used)
     if count <= left:
         return

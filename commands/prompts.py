@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from imagebot.commands.catalog import CHAT_MAX_PROMPTS
 from imagebot.commands.generate import check_theme, parse_count, parse_prompt_source, parse_role
 from imagebot.commands.moderation import banned_match
 from imagebot.commands.requester import CLI, Requester
@@ -14,11 +15,10 @@ from imagebot.storage.csv_io import append_prompt_rows
 from imagebot.storage.index import iso, tags_json, utc_now
 
 if TYPE_CHECKING:
-    from imagebot.bot.settings import Settings
+    from imagebot.commands.config import CommandConfig
     from imagebot.commands.services import Services
 
 CLI_MAX_PROMPTS = 1000
-CHAT_MAX_PROMPTS = 50
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class PromptsRequest:
 
 
 def parse_prompts(
-    settings: Settings,
+    config: CommandConfig,
     *,
     count: object,
     theme: str | None = None,
@@ -43,8 +43,8 @@ def parse_prompts(
     """Check every argument before any work (UsageError on the first bad one)."""
     return PromptsRequest(
         count=parse_count(count, maximum),
-        prompt_source=parse_prompt_source(prompt_source, settings),
-        theme=check_theme(theme, settings),
+        prompt_source=parse_prompt_source(prompt_source, config),
+        theme=check_theme(theme, config),
         role=parse_role(role),
         requester=requester,
     )
@@ -56,7 +56,7 @@ async def make_prompts(services: Services, request: PromptsRequest) -> list[Prom
     specs = await source.generate(
         PromptRequest(count=request.count, role=request.role, theme=request.theme)
     )
-    patterns = services.settings.banned_words
+    patterns = services.config.banned_words
     kept = [s for s in specs if not banned_match([s.title, s.description, s.prompt], patterns)]
     now = iso(utc_now())
     services.index.record_prompts(

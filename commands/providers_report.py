@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import aiohttp
 
-    from imagebot.bot.settings import Settings
+    from imagebot.commands.config import CommandConfig
     from imagebot.providers.health import Health
 
 MAX_MODELS_SHOWN = 5
@@ -53,11 +53,11 @@ def format_health(
 
 
 async def providers_report(
-    settings: Settings, session: aiohttp.ClientSession, timeout: float = 5.0
+    config: CommandConfig, session: aiohttp.ClientSession, timeout: float = 5.0
 ) -> tuple[str, bool]:
     """(the report text, whether every configured provider and server answers)."""
     from imagebot.providers.health import check_all
 
-    healths = await check_all(settings.provider_options, session, timeout=timeout)
-    text = format_health(healths, default=settings.default_provider, fallback=settings.fallback)
+    healths = await check_all(config.providers, session, timeout=timeout)
+    text = format_health(healths, default=config.default_provider, fallback=config.fallback)
     return text, all(health.all_ok for health in healths)

@@ -1,27 +1,35 @@
-"""What every command needs, built once per process: settings, archive, index, providers."""
+"""What every command needs, built once per process by bot/: config, archive, index, providers."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from imagebot.providers.catalog import build_prompt_source, build_provider
-from imagebot.storage.archive import Archive
-from imagebot.storage.index import Index
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from imagebot.bot.settings import Settings
+    from imagebot.commands.config import CommandConfig
     from imagebot.providers.base import ImageProvider, PromptSource
+    from imagebot.storage.archive import Archive
+    from imagebot.storage.index import Index
 
 
 class Services:
     """Shared, lazily built dependencies. One HTTP session; one provider object per id."""
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession | None = None):
-        self.settings = settings
-        self.archive = Archive(settings.output_dir)
+    def __init__(
+        self,
+        config: CommandConfig,
+        archive: Archive,
+        open_index: Callable[[], Index],
+        session: aiohttp.ClientSession | None = None,
+    ):
+        self.config = config
+        self.archive = archive
+        self._open_index = open_index
         self._index: Index | None = None
         self._session = session
         self._owns_session = session is None
@@ -32,7 +40,7 @@ class Services:
     @property
     def index(self) -> Index:
         if self._index is None:
-            self._index = Index(self.settings.db_path)
+            self._index = self._open_index()
         return self._index
 
     async def http(self) -> aiohttp.ClientSession:
@@ -47,15 +55,13 @@ class Services:
         """The provider for `provider_id` (UsageError when unknown or unconfigured)."""
         if provider_id not in self._providers:
             self._providers[provider_id] = build_provider(
-                provider_id, self.settings.provider_options, await self.http()
+                provider_id, self.config.providers, await self.http()
             )
         return self._providers[provider_id]
 
     def prompt_source(self, source_id: str) -> PromptSource:
         if source_id not in self._sources:
-            self._sources[source_id] = build_prompt_source(
-                source_id, self.settings.provider_options
-            )
+            self._sources[source_id] = build_prompt_source(source_id, self.config.providers)
         return self._sources[source_id]
 
     def render_slots(self, provider: ImageProvider) -> asyncio.Semaphore:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,19 @@ class Index:
     def close(self) -> None:
         self.db.close()
 
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection of its own, for long reads in a worker thread (exports):
+        WAL lets it read while the bot writes, and the shared connection stays the loop's."""
+        if str(self.path) == ":memory:":
+            yield self.db.conn
+            return
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     # ---------------------------------------------------------------- batches
 
     def start_batch(self, row: dict[str, Any]) -> None:
@@ -67,7 +81,12 @@ class Index:
         return rows[0] if rows else None
 
     def export_rows(
-        self, *, since: str | None = None, platform: str | None = None, chat_id: str | None = None
+        self,
+        conn: sqlite3.Connection,
+        *,
+        since: str | None = None,
+        platform: str | None = None,
+        chat_id: str | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """The export's columns (storage.csv_io.EXPORT_COLUMNS) as tuples, oldest first.
 
@@ -92,9 +111,42 @@ class Index:
                           || coalesce(user_id, '') || ')' end,
                 folder
             from batches where {" and ".join(clauses)} order by created_at, rowid"""
-        cursor = self.db.conn.execute(sql, params)
+        cursor = conn.execute(sql, params)
         while rows := cursor.fetchmany(2000):
             yield from rows
+
+    def batches_of_job(self, job_id: str) -> list[dict[str, Any]]:
+        """Batches a job already archived (complete or partial), oldest first."""
+        sql = (
+            "select * from batches where job_id = ? and status in ('complete', 'partial') "
+            "order by created_at, rowid"
+        )
+        return list(self.db.query(sql, [job_id]))
+
+    def fail_rendering_batches(self, job_id: str, reason: str) -> list[str]:
+        """Batches a job left 'rendering' (killed or cancelled) become failed; returns ids."""
+        ids = [
+            row["id"]
+            for row in self.db.query(
+                "select id from batches where job_id = ? and status = 'rendering'", [job_id]
+            )
+        ]
+        if ids:
+            with self.db.atomic():
+                self.db.execute(
+                    "update batches set status = 'failed', error = ? "
+                    "where job_id = ? and status = 'rendering'",
+                    [reason, job_id],
+                )
+        return ids
+
+    def mark_deleted(self, batch_id: str, by: str | None) -> None:
+        """The chat post was deleted; the archive keeps the files and says who deleted it."""
+        with self.db.atomic():
+            self.db.execute(
+                "update batches set deleted_at = ?, deleted_by = ? where id = ?",
+                [iso(utc_now()), by, batch_id],
+            )
 
     # ---------------------------------------------------------------- prompts
 

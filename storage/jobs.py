@@ -98,38 +98,3 @@ class JobStore:
             [platform, user_id, iso(since), *QUOTA_STATUSES],
         ).fetchall()
         return int(rows[0][0])
-
-    # ------------------------------------------------------------- the job's batches
-
-    def archived_batches(self, job_id: str) -> list[dict[str, Any]]:
-        """Batches a job already archived (complete or partial), oldest first."""
-        sql = (
-            "select * from batches where job_id = ? and status in ('complete', 'partial') "
-            "order by created_at, rowid"
-        )
-        return list(self.db.query(sql, [job_id]))
-
-    def fail_unfinished_batches(self, job_id: str, reason: str) -> list[str]:
-        """Batches a job left 'rendering' (killed or cancelled) become failed; returns ids."""
-        ids = [
-            row["id"]
-            for row in self.db.query(
-                "select id from batches where job_id = ? and status = 'rendering'", [job_id]
-            )
-        ]
-        if ids:
-            with self.db.atomic():
-                self.db.execute(
-                    "update batches set status = 'failed', error = ? "
-                    "where job_id = ? and status = 'rendering'",
-                    [reason, job_id],
-                )
-        return ids
-
-    def mark_batch_deleted(self, batch_id: str, by: str | None) -> None:
-        """The chat post was deleted; the archive keeps the files and says who deleted it."""
-        with self.db.atomic():
-            self.db.execute(
-                "update batches set deleted_at = ?, deleted_by = ? where id = ?",
-                [iso(utc_now()), by, batch_id],
-            )

@@ -145,3 +145,19 @@ def m006_posts(db: Database) -> None:
         },
         pk="id",
     )
+
+
+@migrations()
+def m007_chat_settings(db: Database) -> None:
+    # Per-chat defaults set with /settings (provider, size, count, role, quota, spoiler).
+    db["chat_settings"].create(
+        {
+            "id": str,  # platform:chat_id
+            "platform": str,
+            "chat_id": str,
+            "settings": str,  # JSON object of key -> value, only the keys a moderator set
+            "updated_by": str,
+            "updated_at": str,
+        },
+        pk="id",
+    )

@@ -47,11 +47,11 @@ class RecordingPort:
         if self.journal is not None:
             self.journal.append((self.name, call.method))
 
-    async def acknowledge(self) -> None:
-        self._add(Call("acknowledge"))
+    async def acknowledge(self, *, private: bool = False) -> None:
+        self._add(Call("acknowledge", private=private))
 
-    async def progress(self, text: str) -> None:
-        self._add(Call("progress", text=text))
+    async def progress(self, text: str, preview: bytes | None = None) -> None:
+        self._add(Call("progress", text=text, data=preview))
 
     async def text(self, text: str, *, private: bool = False) -> None:
         self._add(Call("text", text=text, private=private))
@@ -97,6 +97,13 @@ class StubControls:
     gate: asyncio.Event | None = None  # when set, renders wait for it
     renders: list[RenderRequest] = field(default_factory=list)
     started: list[str] = field(default_factory=list)  # prompts, in the order renders began
+    _began: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_started(self, count: int) -> None:
+        """Until `count` renders have begun (an event, never a sleep)."""
+        while len(self.started) < count:
+            self._began.clear()
+            await self._began.wait()
 
 
 class StubProvider:
@@ -130,6 +137,7 @@ class StubProvider:
         call = len(controls.renders)
         controls.renders.append(request)
         controls.started.append(request.prompt)
+        controls._began.set()
         if controls.gate is not None:
             await controls.gate.wait()
         if controls.fail_all or call in controls.fail_calls:
@@ -208,10 +216,10 @@ async def start_harness(
     **kwargs: Any,
 ) -> Harness:
     """A started bot archiving into `output`, with the offline prompt source by default."""
+    from imagebot.bot.app import build_services
     from imagebot.bot.runtime import Runtime
     from imagebot.bot.settings import Settings
     from imagebot.commands.chat import ChatCommands
-    from imagebot.commands.services import Services
 
     # HORDE_API_KEY makes `horde` configured; the stub stands in for it (no network).
     environ = {
@@ -220,9 +228,10 @@ async def start_harness(
         "HORDE_API_KEY": "0000000000",
     }
     settings = Settings.from_env(environ={**environ, **(env or {})}, dotenv_path=None)
-    services = Services(settings)
+    services = build_services(settings)
     runtime = Runtime(services, workers=workers, **kwargs)
     commands = ChatCommands(services, runtime)
+    runtime.set_worker(commands.run)
     for platform, factory in (factories or {}).items():
         runtime.register_platform(platform, factory)
     await runtime.start()

@@ -17,13 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from imagebot.bot.runtime import Runtime  # noqa: E402
+from imagebot.bot.app import build_context  # noqa: E402
 from imagebot.bot.settings import Settings  # noqa: E402
-from imagebot.commands.chat import ChatCommands  # noqa: E402
 from imagebot.commands.invocation import Invocation  # noqa: E402
 from imagebot.commands.ports import BatchPost  # noqa: E402
 from imagebot.commands.requester import Requester  # noqa: E402
-from imagebot.commands.services import Services  # noqa: E402
 
 PLATFORM = "test"
 
@@ -64,9 +62,8 @@ class FilePort:
 async def main(mode: str) -> int:
     answers = Path(os.environ["RECOVERY_ANSWERS"])
     settings = Settings.from_env(dotenv_path=None)
-    services = Services(settings)
-    runtime = Runtime(services)
-    commands = ChatCommands(services, runtime)
+    ctx = build_context(settings)
+    services, runtime, commands = ctx.services, ctx.runtime, ctx.chat
     runtime.register_platform(PLATFORM, lambda reply: FilePort(reply, answers))
     await runtime.start()
     if mode == "submit":

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from imagebot.commands.chat.help import help_text
 from tests.recording_port import (
     Harness,
     RecordingPort,
@@ -54,8 +55,8 @@ async def test_generate_posts_the_batch_with_buttons_and_archives_it(bot: Harnes
     [post] = port.posts
     assert post.title and post.description and post.tags
     assert post.provider == "local" and post.errors == [] and post.note is None
-    assert [b.label for b in post.buttons] == ["🎲 Re-roll", "🔁 Same prompt", "🗑 Delete"]
-    assert [b.custom_id for b in post.buttons] == [f"ib:{a}:{post.batch_id}" for a in
+    assert [b.label for b in post.buttons[0]] == ["🎲 Re-roll", "🔁 Same prompt", "🗑 Delete"]
+    assert [b.custom_id for b in post.buttons[0]] == [f"ib:{a}:{post.batch_id}" for a in
                                                    ("reroll", "again", "delete")]  # fmt: skip
     assert len(post.images) == 2
     for image in post.images:
@@ -311,10 +312,14 @@ async def test_delete_is_for_the_requester_or_a_moderator(bot: Harness) -> None:
     assert post.images[0].exists()  # the archive keeps its files
 
 
-@pytest.mark.parametrize("custom_id", ["ib:explode:abc", "nonsense", "ib:reroll:"])
+@pytest.mark.parametrize(
+    "custom_id",
+    ["ib:explode:abc123", "nonsense", "ib:reroll:", "ib:reroll:../../x", "ib:upscale:abc123"],
+)
 async def test_unknown_buttons_are_refused(bot: Harness, custom_id: str) -> None:
     port = await bot.say("button", {"custom_id": custom_id})
-    assert "Unknown button" in port.texts[0] and bot.jobs() == []
+    assert port.texts == ["That button is not one of this bot's; it does nothing"]
+    assert bot.jobs() == []
 
 
 async def test_button_of_a_batch_not_in_the_archive(bot: Harness) -> None:
@@ -393,7 +398,7 @@ async def test_help_names_every_command(bot: Harness, platform: str) -> None:
         assert command in text
     example = "count:4 size:512x512" if platform == "discord" else "/generate 4 512x512"
     assert example in text
-    assert text == bot.commands.help_text(platform)
+    assert text == help_text(bot.services.config, platform)
 
 
 async def test_unknown_command(bot: Harness) -> None:

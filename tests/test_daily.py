@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,18 +12,17 @@ import pytest
 from PIL import Image
 
 from imagebot.bot.cli import main
-from imagebot.bot.daily import DailyScheduler, next_role, port_poster
+from imagebot.bot.daily import DailyScheduler, next_role
 from imagebot.bot.settings import Settings
-from imagebot.commands.daily import handle_daily, parse_daily
-from imagebot.commands.generate import BatchResult
-from imagebot.commands.invocation import Invocation
-from imagebot.commands.requester import Requester
+from imagebot.commands.arguments import named
+from imagebot.commands.catalog import BY_NAME
+from imagebot.commands.chat.daily import parse_daily
 from imagebot.commands.services import Services
 from imagebot.providers.base import UsageError
 from imagebot.providers.roles import role_ids
 from imagebot.storage.daily import DailyStore
 from imagebot.storage.index import Index
-from tests.recording_port import RecordingPort
+from tests.recording_port import Harness, RecordingPort, start_harness
 
 MORNING = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # before the 09:30 schedules below
 
@@ -33,62 +33,88 @@ def settings(tmp_path: Path) -> Settings:
     return Settings.from_env(env, dotenv_path=None)
 
 
+class Chats:
+    """The telegram platform's ports, one per address the runtime asks for."""
+
+    def __init__(self) -> None:
+        self.ports: list[RecordingPort] = []
+
+    def __call__(self, reply: dict) -> RecordingPort:
+        self.ports.append(RecordingPort(reply=reply))
+        return self.ports[-1]
+
+    @property
+    def posts(self) -> list[Any]:
+        return [post for port in self.ports for post in port.posts]
+
+
 @pytest.fixture
-async def services(settings: Settings):
-    services = Services(settings)
-    yield services
-    await services.aclose()
+def chats() -> Chats:
+    return Chats()
 
 
-def say(args: dict[str, Any], *, moderator: bool = True, chat: str = "100") -> Invocation:
-    who = Requester("telegram", user_id="7", user_name="mod", chat_id=chat)
-    return Invocation(who, "daily", args, is_moderator=moderator, reply={"chat": chat})
+@pytest.fixture
+async def bot(tmp_path: Path, chats: Chats) -> AsyncIterator[Harness]:
+    harness = await start_harness(
+        tmp_path / "output", factories={"telegram": chats}, clock=lambda: 0.0
+    )
+    harness.commands.clock = lambda: MORNING
+    yield harness
+    await harness.close()
 
 
-async def daily(services: Services, text: str, now: datetime = MORNING, **kw: Any) -> RecordingPort:
-    port = RecordingPort()
-    await handle_daily(services, say({"text": text}, **kw), port, now=now)
-    return port
+@pytest.fixture
+def services(bot: Harness) -> Services:
+    return bot.services
+
+
+def options(text: str) -> dict[str, Any]:
+    return named(BY_NAME["daily"], {"text": text})
+
+
+async def daily(bot: Harness, text: str, now: datetime = MORNING, **kw: Any) -> RecordingPort:
+    bot.commands.clock = lambda: now
+    return await bot.say("daily", {"text": text}, chat="100", user="7", platform="telegram",
+                         moderator=kw.get("moderator", True))  # fmt: skip
 
 
 def schedules(services: Services) -> list[dict[str, Any]]:
     return DailyStore(services.index.db).all()
 
 
-class Recorder:
-    """The scheduler's `post`: remembers every (schedule, outcome) it was handed."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[dict[str, Any], BatchResult | Exception]] = []
-
-    async def __call__(self, row: dict[str, Any], outcome: BatchResult | Exception) -> None:
-        self.posts.append((row, outcome))
-
-
-async def set_schedule(services: Services, text: str = "set 09:30 local 128x128 1") -> None:
-    port = await daily(services, text)
+async def set_schedule(bot: Harness, text: str = "set 09:30 local 128x128 1") -> None:
+    port = await daily(bot, text)
     assert port.texts[0].startswith("Daily post set"), port.texts
+
+
+async def run_due(bot: Harness, when: datetime, scheduler: DailyScheduler | None = None) -> list:
+    """One scheduler pass at `when`, then every post it queued answered."""
+    scheduler = scheduler or DailyScheduler(bot.services, bot.runtime)
+    queued = await scheduler.run_due(when)
+    await bot.runtime.drain()
+    return queued
 
 
 # ------------------------------------------------------------------ parsing and validation
 
 
 def test_parse_every_form(settings: Settings) -> None:
-    words = parse_daily("set 9:30 local 512x256 3", settings)
+    config = settings.command_config
+    words = parse_daily(options("set 9:30 local 512x256 3"), config)
     assert (words.action, words.time_utc, words.provider, words.size, words.count) == (
         "set", "09:30", "local", "512x256", 3,
     )  # fmt: skip
-    reordered = parse_daily({"text": "set 23:59 2 128x128"}, settings)
+    reordered = parse_daily(options("set 23:59 2 128x128"), config)
     assert (reordered.time_utc, reordered.count, reordered.size) == ("23:59", 2, "128x128")
-    defaults = parse_daily({"action": "set", "time": "00:00"}, settings)
+    defaults = parse_daily({"action": "set", "time": "00:00"}, config)
     assert (defaults.provider, defaults.size, defaults.count) == ("local", "1024x1024", 4)
-    named = parse_daily(
+    by_name = parse_daily(
         {"action": "set", "time": "07:05", "provider": "horde", "size": "512x512", "count": 10},
-        settings,
+        config,
     )
-    assert (named.provider, named.count) == ("horde", 10)
-    assert parse_daily("off", settings).action == "off"
-    assert parse_daily({"action": "show"}, settings).action == "show"
+    assert (by_name.provider, by_name.count) == ("horde", 10)
+    assert parse_daily(options("off"), config).action == "off"
+    assert parse_daily({"action": "show"}, config).action == "show"
 
 
 @pytest.mark.parametrize(
@@ -98,6 +124,7 @@ def test_parse_every_form(settings: Settings) -> None:
         ("set 9am", "time '9am' is not a time of day"),
         ("set 12:60", "00:00 to 23:59"),
         ("set", "needs a time"),
+        ("off now", "'now' is not an argument of /daily off"),
         ("set 09:30 midjourney", "unknown provider 'midjourney'; choose one of"),
         ("set 09:30 dalle", "provider 'dalle' is not configured"),
         ("set 09:30 512x", "unknown provider '512x'"),
@@ -109,9 +136,9 @@ def test_parse_every_form(settings: Settings) -> None:
     ],
 )
 async def test_bad_input_gets_one_clear_private_message_and_stores_nothing(
-    services: Services, text: str, says: str
+    bot: Harness, services: Services, text: str, says: str
 ) -> None:
-    port = await daily(services, text)
+    port = await daily(bot, text)
 
     [call] = port.calls
     assert call.method == "text" and call.private
@@ -121,25 +148,29 @@ async def test_bad_input_gets_one_clear_private_message_and_stores_nothing(
 
 def test_parse_daily_raises_usage_error_on_bad_size(settings: Settings) -> None:
     with pytest.raises(UsageError, match="out of range"):
-        parse_daily({"action": "set", "time": "09:30", "size": "9000x9000"}, settings)
+        parse_daily(
+            {"action": "set", "time": "09:30", "size": "9000x9000"}, settings.command_config
+        )
 
 
-async def test_non_moderator_is_refused_and_nothing_stored(services: Services) -> None:
-    port = await daily(services, "set 09:30", moderator=False)
-    shown = await daily(services, "show", moderator=False)
+async def test_non_moderator_is_refused_and_nothing_stored(
+    bot: Harness, services: Services
+) -> None:
+    port = await daily(bot, "set 09:30", moderator=False)
+    shown = await daily(bot, "show", moderator=False)
 
-    for answer in (port, shown):
+    for answer, action in ((port, "set"), (shown, "show")):
         [call] = answer.calls
-        assert call.private and "Only moderators" in call.text
+        assert call.private and f"/daily {action} is for moderators only" in call.text
     assert schedules(services) == []
 
 
-async def test_set_show_off_round_trip(services: Services) -> None:
-    set_port = await daily(services, "set 09:30 local 512x512 2")
-    show_port = await daily(services, "show")
-    off_port = await daily(services, "off")
-    again = await daily(services, "off")
-    empty = await daily(services, "show")
+async def test_set_show_off_round_trip(bot: Harness, services: Services) -> None:
+    set_port = await daily(bot, "set 09:30 local 512x512 2")
+    show_port = await daily(bot, "show")
+    off_port = await daily(bot, "off")
+    again = await daily(bot, "off")
+    empty = await daily(bot, "show")
 
     expected = "every day at 09:30 UTC: 2 images of 512x512 with local; next post today at 09:30"
     assert set_port.texts == [f"Daily post set: {expected} UTC."]
@@ -151,16 +182,16 @@ async def test_set_show_off_round_trip(services: Services) -> None:
 
 
 async def test_set_replaces_the_chats_schedule_and_a_passed_time_starts_tomorrow(
-    services: Services,
+    bot: Harness, services: Services
 ) -> None:
-    await set_schedule(services)
-    port = await daily(services, "set 07:00", now=MORNING)
+    await set_schedule(bot)
+    port = await daily(bot, "set 07:00", now=MORNING)
 
     [row] = schedules(services)
     assert (row["id"], row["time_utc"], row["count"], row["size"]) == (
         "telegram:100", "07:00", 4, "1024x1024",
     )  # fmt: skip
-    assert row["reply"] == {"chat": "100"} and row["created_by"] == "7"
+    assert row["reply"]["chat"] == "100" and row["created_by"] == "7"
     assert "next post tomorrow at 07:00 UTC" in port.texts[0]
 
 
@@ -171,81 +202,122 @@ def at(hour: int, minute: int = 0, day: int = 0) -> datetime:
     return MORNING.replace(hour=hour, minute=minute) + timedelta(days=day)
 
 
-async def test_fires_once_at_its_time_with_a_real_archived_batch(services: Services) -> None:
-    await set_schedule(services)
-    post = Recorder()
-    scheduler = DailyScheduler(services, post, clock=lambda: at(9, 29))
+async def test_fires_once_at_its_time_with_a_real_archived_batch(
+    bot: Harness, chats: Chats
+) -> None:
+    await set_schedule(bot)
+    scheduler = DailyScheduler(bot.services, bot.runtime, clock=lambda: at(9, 29))
 
     assert await scheduler.run_due() == []  # one minute early
-    assert await scheduler.run_due(at(9, 30)) == ["telegram:100"]
-    assert await scheduler.run_due(at(9, 45)) == []  # the same day again
+    assert await run_due(bot, at(9, 30), scheduler) == ["telegram:100"]
+    assert await run_due(bot, at(9, 45), scheduler) == []  # the same day again
 
-    [(row, result)] = post.posts
-    assert row["chat_id"] == "100" and isinstance(result, BatchResult)
-    assert result.status == "complete" and result.folder is not None
-    assert result.folder.is_relative_to(services.settings.output_dir)
-    [image] = result.image_paths
+    [post] = chats.posts
+    [image] = post.images
     with Image.open(image) as opened:
         assert opened.size == (128, 128)
-    info = json.loads((result.folder / "info.json").read_text())
+    folder = image.parent
+    assert folder.is_relative_to(bot.services.archive.root)
+    info = json.loads((folder / "info.json").read_text())
     assert info["role"] in role_ids() and info["requested_by"]["chat_id"] == "100"
-    [stored] = schedules(services)
+    assert info["requested_by"]["user_name"] == "daily"
+    [stored] = schedules(bot.services)
     assert stored["last_run_date"] == "2026-03-02" and stored["last_role"] == info["role"]
+    [job] = [row for row in bot.jobs() if row["user_name"] == "daily"]
+    assert (job["kind"], job["status"], job["answered"]) == ("generate", "done", 1)
+
+
+async def test_a_daily_post_is_a_queued_job_under_the_providers_cap(
+    tmp_path: Path, chats: Chats, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.recording_port import install_stub
+
+    controls = install_stub(monkeypatch)
+    import asyncio
+
+    controls.gate = asyncio.Event()
+    env = {"IMAGEBOT_PROVIDER_CONCURRENCY": "1"}
+    bot = await start_harness(tmp_path / "output", env, factories={"telegram": chats})
+    try:
+        bot.commands.clock = lambda: MORNING
+        await set_schedule(bot, "set 09:30 local 64x64 1")
+        user = await bot.say("generate", {"count": 1, "size": "64x64", "provider": "local"},
+                             chat="200", user="9")  # fmt: skip
+        assert await DailyScheduler(bot.services, bot.runtime).run_due(at(9, 30)) == [
+            "telegram:100"
+        ]
+        # One render at a time for the provider: the daily post waits behind the user's job.
+        await controls.wait_started(1)
+        [queued] = [row for row in bot.jobs() if row["user_name"] == "daily"]
+        assert queued["status"] == "accepted"  # dispatch is synchronous: it did not start
+        daily_port = chats.ports[-1]
+        assert daily_port.reply["scheduled"] is True
+        controls.gate.set()
+        await bot.runtime.drain()
+    finally:
+        await bot.close()
+    assert len(user.posts) == 1 and len(daily_port.posts) == 1
+    assert len(controls.started) == 2
 
 
 async def test_a_restarted_scheduler_does_not_post_twice_and_next_day_fires_again(
-    services: Services, settings: Settings
+    bot: Harness, chats: Chats, settings: Settings, tmp_path: Path
 ) -> None:
-    await set_schedule(services)
-    first = Recorder()
-    assert await DailyScheduler(services, first).run_due(at(9, 31)) == ["telegram:100"]
+    await set_schedule(bot)
+    assert await run_due(bot, at(9, 31)) == ["telegram:100"]
+    await bot.close()
 
-    restarted_services = Services(settings)  # a new process: new objects, the same index
-    try:
-        second = Recorder()
-        restarted = DailyScheduler(restarted_services, second)
-        assert await restarted.run_due(at(9, 40)) == []
-        assert await restarted.run_due(at(23, 59)) == []
-        assert await restarted.run_due(at(9, 29, day=1)) == []
-        assert await restarted.run_due(at(9, 30, day=1)) == ["telegram:100"]
+    second_chats = Chats()
+    restarted = await start_harness(tmp_path / "output", factories={"telegram": second_chats})
+    try:  # a new process: new objects, the same index
+        assert await run_due(restarted, at(9, 40)) == []
+        assert await run_due(restarted, at(23, 59)) == []
+        assert await run_due(restarted, at(9, 29, day=1)) == []
+        assert await run_due(restarted, at(9, 30, day=1)) == ["telegram:100"]
+        [stored] = schedules(restarted.services)
     finally:
-        await restarted_services.aclose()
-    assert len(first.posts) == 1 and len(second.posts) == 1
-    [(_, day_one)] = first.posts
-    [(_, day_two)] = second.posts
-    assert isinstance(day_one, BatchResult) and isinstance(day_two, BatchResult)
-    assert day_one.spec.role != day_two.spec.role  # the theme rotates
-    [stored] = schedules(services)
-    assert stored["last_run_date"] == "2026-03-03" and stored["last_role"] == day_two.spec.role
+        await restarted.close()
+    [day_one] = chats.posts
+    [day_two] = second_chats.posts
+    roles = [json.loads((p.images[0].parent / "info.json").read_text())["role"]
+             for p in (day_one, day_two)]  # fmt: skip
+    assert roles[0] != roles[1]  # the theme rotates
+    assert stored["last_run_date"] == "2026-03-03" and stored["last_role"] == roles[1]
 
 
 async def test_start_30_minutes_late_posts_once_but_2_hours_late_skips_the_day(
-    services: Services,
+    bot: Harness, chats: Chats
 ) -> None:
-    await set_schedule(services)
-    post = Recorder()
-    scheduler = DailyScheduler(services, post)
+    await set_schedule(bot)
+    scheduler = DailyScheduler(bot.services, bot.runtime)
 
-    assert await scheduler.run_due(at(10, 0)) == ["telegram:100"]
-    assert await scheduler.run_due(at(10, 1)) == []
-    assert await scheduler.run_due(at(11, 30, day=1)) == []  # down all morning: skipped
-    assert await scheduler.run_due(at(12, 0, day=1)) == []
-    [stored] = schedules(services)
+    assert await run_due(bot, at(10, 0), scheduler) == ["telegram:100"]
+    assert await run_due(bot, at(10, 1), scheduler) == []
+    assert await run_due(bot, at(11, 30, day=1), scheduler) == []  # down all morning: skipped
+    assert await run_due(bot, at(12, 0, day=1), scheduler) == []
+    [stored] = schedules(bot.services)
     assert stored["last_run_date"] == "2026-03-03"  # marked, so it never doubles
-    assert await scheduler.run_due(at(9, 30, day=2)) == ["telegram:100"]
-    assert len(post.posts) == 2
+    assert await run_due(bot, at(9, 30, day=2), scheduler) == ["telegram:100"]
+    assert len(chats.posts) == 2
 
 
-async def test_a_crash_after_claiming_never_posts_that_day_again(services: Services) -> None:
-    await set_schedule(services)
+async def test_a_post_queued_before_a_crash_is_answered_once_after_it(
+    tmp_path: Path, bot: Harness, chats: Chats
+) -> None:
+    await set_schedule(bot)
+    await bot.runtime.stop()  # the process dies before any worker picks the post up
+    assert await DailyScheduler(bot.services, bot.runtime).run_due(at(9, 30)) == ["telegram:100"]
+    await bot.close()
 
-    async def crash(row: dict[str, Any], outcome: Any) -> None:
-        raise RuntimeError("the bot died while posting")
-
-    assert await DailyScheduler(services, crash).run_due(at(9, 30)) == ["telegram:100"]
-    post = Recorder()
-    assert await DailyScheduler(services, post).run_due(at(9, 35)) == []
-    assert post.posts == []
+    after = Chats()
+    restarted = await start_harness(tmp_path / "output", factories={"telegram": after})
+    try:
+        await restarted.runtime.drain()
+        assert await run_due(restarted, at(9, 35)) == []  # claimed: never a second post
+    finally:
+        await restarted.close()
+    assert chats.posts == [] and len(after.posts) == 1
+    assert after.ports[0].reply["scheduled"] is True
 
 
 def test_the_role_rotation_never_repeats_a_role_two_days_running() -> None:
@@ -259,52 +331,36 @@ def test_the_role_rotation_never_repeats_a_role_two_days_running() -> None:
     assert next_role(["only"], "only") == "only"
 
 
-async def test_a_provider_gone_missing_is_told_to_the_chat(services: Services) -> None:
-    store = DailyStore(services.index.db)
-    store.upsert(
+async def test_a_provider_gone_missing_is_told_to_the_chat(bot: Harness, chats: Chats) -> None:
+    DailyStore(bot.services.index.db).upsert(
         {"platform": "telegram", "chat_id": "100", "time_utc": "09:30", "provider": "dalle",
          "size": "128x128", "count": 1, "reply": {"chat": "100"}}
     )  # fmt: skip
-    ports: list[RecordingPort] = []
+    assert await run_due(bot, at(9, 30)) == ["telegram:100"]
 
-    def factory(reply: dict) -> RecordingPort:
-        ports.append(RecordingPort(reply=reply))
-        return ports[-1]
-
-    scheduler = DailyScheduler(services, port_poster(services, {"telegram": factory}))
-    assert await scheduler.run_due(at(9, 30)) == ["telegram:100"]
-
-    [port] = ports
+    [port] = chats.ports
     [text] = port.texts
     assert text.startswith("Today's daily post could not be made: provider 'dalle'")
     assert port.reply["scheduled"] is True and port.reply["chat"] == "100"
 
 
-async def test_port_poster_posts_the_batch_with_buttons(services: Services) -> None:
-    await set_schedule(services, "set 09:30 local 128x128 2")
-    ports: list[RecordingPort] = []
+async def test_the_post_has_the_batch_buttons(bot: Harness, chats: Chats) -> None:
+    await set_schedule(bot, "set 09:30 local 128x128 2")
+    await run_due(bot, at(9, 30))
 
-    def factory(reply: dict) -> RecordingPort:
-        ports.append(RecordingPort(reply=reply))
-        return ports[-1]
-
-    scheduler = DailyScheduler(services, port_poster(services, {"telegram": factory}))
-    await scheduler.run_due(at(9, 30))
-
-    [port] = ports
+    port = chats.ports[-1]
     [post] = port.posts
     assert len(post.images) == 2 and all(path.is_file() for path in post.images)
-    assert [button.action for button in post.buttons] == ["reroll", "again", "delete"]
-    assert port.reply == {"chat": "100", "scheduled": True, "platform": "telegram",
-                          "chat_id": "100", "guild_id": None}  # fmt: skip
+    assert [button.action for button in post.buttons[0]] == ["reroll", "again", "delete"]
+    assert post.mention is None  # a daily post mentions nobody
+    assert {key: port.reply[key] for key in ("scheduled", "platform", "chat_id", "guild_id")} == {
+        "scheduled": True, "platform": "telegram", "chat_id": "100", "guild_id": "7"}  # fmt: skip
 
 
-def test_seconds_to_next_wakes_at_the_next_time_or_every_30_seconds(
-    services: Services,
-) -> None:
-    scheduler = DailyScheduler(services, Recorder())
+def test_seconds_to_next_wakes_at_the_next_time_or_every_30_seconds(bot: Harness) -> None:
+    scheduler = DailyScheduler(bot.services, bot.runtime)
     assert scheduler.seconds_to_next(at(9, 0)) == 30.0  # nothing scheduled
-    DailyStore(services.index.db).upsert(
+    DailyStore(bot.services.index.db).upsert(
         {"platform": "telegram", "chat_id": "1", "time_utc": "09:30", "provider": "local",
          "size": "128x128", "count": 1}
     )  # fmt: skip
@@ -312,27 +368,26 @@ def test_seconds_to_next_wakes_at_the_next_time_or_every_30_seconds(
     assert scheduler.seconds_to_next(at(9, 29).replace(second=50)) == 10.0
 
 
-async def test_run_forever_posts_when_the_clock_reaches_the_time(services: Services) -> None:
+async def test_run_forever_queues_when_the_clock_reaches_the_time(
+    bot: Harness, chats: Chats
+) -> None:
     import asyncio
 
-    await set_schedule(services)
+    await set_schedule(bot)
     now = [at(9, 29)]
-    done = asyncio.Event()
-    post = Recorder()
-
-    async def record(row: dict[str, Any], outcome: Any) -> None:
-        await post(row, outcome)
-        done.set()
-
-    scheduler = DailyScheduler(services, record, clock=lambda: now[0], poll_seconds=0.01)
+    scheduler = DailyScheduler(bot.services, bot.runtime, clock=lambda: now[0], poll_seconds=0.01)
     task = asyncio.create_task(scheduler.run_forever())
-    await asyncio.sleep(0.05)
-    assert post.posts == []
-    now[0] = at(9, 30)
-    await asyncio.wait_for(done.wait(), timeout=30)
-    scheduler.stop()
-    await task
-    assert len(post.posts) == 1
+    try:
+        await asyncio.sleep(0.05)  # several passes at 09:29
+        assert scheduler.queued == {}
+        now[0] = at(9, 30)
+        while not scheduler.queued:
+            await asyncio.sleep(0.01)
+    finally:
+        scheduler.stop()
+        await task
+    await bot.runtime.drain()
+    assert len(chats.posts) == 1
 
 
 # ------------------------------------------------------------------ imagebot daily --once

@@ -19,7 +19,7 @@ from imagebot.bot.discord.port import (
     split_text,
 )
 from imagebot.bot.discord.uploads import fit_uploads
-from imagebot.commands.ports import BatchPost, Button
+from imagebot.commands.ports import BatchPost, Button, ButtonId
 from tests.fakes.discord_server import FakeDiscord
 from tests.test_discord_e2e import Running, bot, fake  # noqa: F401  (fixtures)
 
@@ -33,7 +33,7 @@ def _post(**fields: Any) -> BatchPost:
         "provider": "local",
         "model": "local-1",
         "images": [],
-        "buttons": [Button("🎲 Re-roll", "reroll", "abc123")],
+        "buttons": [[Button("🎲 Re-roll", ButtonId("reroll", "abc123"))]],
     }
     return BatchPost(**{**base, **fields})
 

@@ -16,6 +16,7 @@ import pytest
 from imagebot.bot.app import BotContext, build_context
 from imagebot.bot.discord.adapter import DiscordAdapter
 from imagebot.bot.settings import Settings
+from imagebot.commands.catalog import COMMANDS
 from tests.fakes.discord_gateway import GUILDS
 from tests.fakes.discord_server import FakeDiscord, InteractionRecord, StoredMessage
 
@@ -103,18 +104,15 @@ async def posted_batch(
 async def test_commands_are_synced_once_to_the_configured_guild(
     fake: FakeDiscord, bot: Running, tmp_path: Any
 ) -> None:
-    names = [c["name"] for c in fake.commands_for(fake.guild.id)]
-    assert names == [
-        "generate",
-        "prompts",
-        "export",
-        "daily",
-        "queue",
-        "cancel",
-        "providers",
-        "help",
+    synced = fake.commands_for(fake.guild.id)
+    # The declared commands, with the same descriptions Telegram and /help show.
+    assert [(c["name"], c["description"]) for c in synced] == [
+        (command.name, command.description) for command in COMMANDS
     ]
-    generate = fake.commands_for(fake.guild.id)[0]
+    groups = {c["name"]: [o["name"] for o in c["options"]] for c in synced if c["name"] in
+              ("daily", "settings")}  # fmt: skip
+    assert groups == {"daily": ["set", "off", "show"], "settings": ["show", "set", "reset"]}
+    generate = synced[0]
     options = {o["name"]: o for o in generate["options"]}
     assert options["size"]["autocomplete"] and options["count"]["max_value"] == 10
     choices = [c["value"] for c in options["provider"]["choices"]]

@@ -117,7 +117,8 @@ def test_export_streams_rows(tmp_path: Path) -> None:
     index.start_batch({"id": "failed", "title": "F", "created_at": "2026-11-23T00:00:00Z"})
     index.finish_batch("failed", status="failed", error="boom")
     out = io.StringIO()
-    count = write_export(index.export_rows(since="2026-11-21"), out)
+    with index.reader() as conn:
+        count = write_export(index.export_rows(conn, since="2026-11-21"), out)
     rows = list(csv.reader(io.StringIO(out.getvalue())))
     assert count == 2
     assert rows[0] == EXPORT_COLUMNS

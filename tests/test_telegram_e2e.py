@@ -16,10 +16,11 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
+from imagebot.bot.app import build_context
 from imagebot.bot.runtime import Runtime
 from imagebot.bot.settings import Settings
-from imagebot.bot.telegram.adapter import COMMANDS, TelegramBot
-from imagebot.commands.chat import ChatCommands
+from imagebot.bot.telegram.adapter import TelegramBot
+from imagebot.commands.catalog import COMMANDS
 from imagebot.commands.services import Services
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.telegram_wire import SentRecord
@@ -58,18 +59,15 @@ async def start_bot(fake: FakeTelegram, output: Path, env: dict[str, str] | None
         **(env or {}),
     }
     settings = Settings.from_env(environ=environ, dotenv_path=None)
-    services = Services(settings)
-    runtime = Runtime(services)
-    commands = ChatCommands(services, runtime)
+    ctx = build_context(settings)
+    services, runtime = ctx.services, ctx.runtime
 
     async def fake_sleep(seconds: float) -> None:
         fake.advance(seconds)  # flood waits pass on the fake's clock, not the test's
         await asyncio.sleep(0)
 
     telegram = TelegramBot(
-        settings,
-        runtime,
-        commands,
+        ctx,
         sleep=fake_sleep,
         polling_timeout=1,
         webhook_host="127.0.0.1",
@@ -105,8 +103,10 @@ async def running(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[Running]:
 
 async def test_start_publishes_the_command_list(running: Running) -> None:
     (published,) = running.fake.commands.values()
-    assert [c["command"] for c in published] == list(COMMANDS)
-    assert all(c["description"] for c in published)
+    # The declared commands, in their order, with the description /help and Discord show.
+    assert [(c["command"], c["description"]) for c in published] == [
+        (command.name, command.description) for command in COMMANDS
+    ]
 
 
 async def test_one_image_is_a_captioned_photo_with_buttons_below(running: Running) -> None:

@@ -3,7 +3,7 @@
 It translates and nothing more: every rule lives in commands/ (ChatCommands.handle). The
 bot asks for the guilds intent only (interactions need no intent; message events would only
 cost CPU under load), syncs its commands when their payload changed, and carries
-batch buttons as dynamic items (`ib:<action>:<batch>`) so they work after a restart.
+batch buttons as dynamic items (commands.ports.ButtonId) so they work after a restart.
 """
 
 from __future__ import annotations
@@ -19,36 +19,32 @@ from typing import TYPE_CHECKING, Any
 import discord
 import yarl
 from discord import app_commands
-from discord.ext import commands
+from discord.ext import commands as bot_commands
 
 from imagebot.bot.discord.port import TOKEN_LIFETIME, DiscordPort, upload_limit_of
 from imagebot.commands.invocation import Invocation
+from imagebot.commands.ports import ButtonId
 from imagebot.commands.requester import Requester
 
 if TYPE_CHECKING:
     from imagebot.bot.app import BotContext
+    from imagebot.bot.settings import Settings
     from imagebot.commands.chat import ChatCommands
     from imagebot.commands.ports import BatchPost
     from imagebot.commands.services import Services
 
 log = logging.getLogger("imagebot.discord")
 DEFAULT_API_BASE = "https://discord.com/api/v10"
-COMMON_SIZES = ("1024x1024", "512x512", "256x256", "768x768", "1024x576", "576x1024")
-COMMON_SIZES += ("1280x720", "720x1280", "1024x768", "768x1024", "1536x1024", "1024x1536")
-BUTTON_STYLES = {"reroll": discord.ButtonStyle.primary, "again": discord.ButtonStyle.secondary}
-PRIVATE_UP_FRONT = {"providers"}  # slow to answer (health checks) and only for the asker
+BUTTON_STYLES = {"reroll": discord.ButtonStyle.primary, "delete": discord.ButtonStyle.danger}
 
 
-class BatchButton(
-    discord.ui.DynamicItem[discord.ui.Button],
-    template=r"ib:(?P<action>reroll|again|delete):(?P<batch>\w+)",
-):
+class BatchButton(discord.ui.DynamicItem[discord.ui.Button], template=ButtonId.PATTERN):
     """Any batch button, past or present: one handler, found by its custom_id."""
 
-    def __init__(self, action: str, batch: str, label: str = "") -> None:
-        style = BUTTON_STYLES.get(action, discord.ButtonStyle.danger)
+    def __init__(self, target: ButtonId, label: str = "") -> None:
+        style = BUTTON_STYLES.get(target.action, discord.ButtonStyle.secondary)
         button = discord.ui.Button(
-            label=label or action, style=style, custom_id=f"ib:{action}:{batch}"
+            label=label or target.action, style=style, custom_id=target.pack()
         )
         super().__init__(button)
 
@@ -56,7 +52,7 @@ class BatchButton(
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any
     ) -> BatchButton:
-        return cls(match["action"], match["batch"], item.label or "")
+        return cls(ButtonId.unpack(match.string), item.label or "")
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
@@ -67,8 +63,11 @@ class BatchButton(
 def batch_view(post: BatchPost) -> discord.ui.View:
     """The buttons under a batch: a persistent view of dynamic items."""
     view = discord.ui.View(timeout=None)
-    for button in post.buttons:
-        view.add_item(BatchButton(button.action, button.batch_id, button.label))
+    for number, row in enumerate(post.buttons[:5]):
+        for button in row[:5]:
+            item = BatchButton(button.target, button.label)
+            item.item.row = number
+            view.add_item(item)
     return view
 
 
@@ -103,17 +102,19 @@ def build_invocation(
     )
 
 
-class ImageBot(commands.Bot):
+class ImageBot(bot_commands.Bot):
     """imagebot on Discord: guilds intent, one aiohttp session, app commands, dynamic buttons."""
 
-    def __init__(self, services: Services, chat: ChatCommands, **options: Any) -> None:
+    def __init__(
+        self, settings: Settings, services: Services, chat: ChatCommands, **options: Any
+    ) -> None:
         # Slash commands and buttons arrive as interactions whatever the intents; the message
         # intents would echo every defer, edit and post back to the bot as gateway events.
         options.setdefault("intents", discord.Intents(guilds=True))
-        super().__init__(command_prefix=commands.when_mentioned, help_command=None, **options)
+        super().__init__(command_prefix=bot_commands.when_mentioned, help_command=None, **options)
         self.services = services
         self.chat = chat
-        self.settings = services.settings
+        self.settings = settings
         self.synced: bool | None = None  # True when setup_hook had to sync, False when skipped
 
     # ------------------------------------------------------------ start-up
@@ -176,8 +177,6 @@ class ImageBot(commands.Bot):
             view_factory=batch_view,
             upload_limit=upload_limit_of(interaction),
         )
-        if command in PRIVATE_UP_FRONT:
-            await port.acknowledge(private=True)
         await self.chat.handle(invocation, port)
 
     async def _on_tree_error(
@@ -193,7 +192,7 @@ class DiscordAdapter:
 
     def __init__(self, ctx: BotContext, **bot_options: Any) -> None:
         self.settings = ctx.settings
-        self.bot = ImageBot(ctx.services, ctx.chat, **bot_options)
+        self.bot = ImageBot(ctx.settings, ctx.services, ctx.chat, **bot_options)
         self._task: asyncio.Task[None] | None = None
         ctx.runtime.register_platform("discord", self.bot.port_from_reply)
 

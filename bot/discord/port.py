@@ -158,7 +158,7 @@ class DiscordPort:
         # also keeps a burst of requests from doubling its HTTP calls right after the defers.
         self._edits.mark_shown(None)
 
-    async def progress(self, text: str) -> None:
+    async def progress(self, text: str, preview: bytes | None = None) -> None:
         """Edit the "thinking…" message at most once every PROGRESS_EVERY seconds."""
         if self.interaction is None or not self.interaction.response.is_done():
             return
@@ -178,7 +178,10 @@ class DiscordPort:
     async def images(self, post: BatchPost) -> None:
         """One message: the images (fitted to the upload budget), the embed and the buttons."""
         uploads = await asyncio.to_thread(fit_uploads, list(post.images), self.upload_limit)
-        files = [discord.File(io.BytesIO(data), filename=name) for name, data in uploads]
+        files = [
+            discord.File(io.BytesIO(data), filename=name, spoiler=post.spoiler)
+            for name, data in uploads
+        ]
         kwargs: dict[str, Any] = {"embed": build_embed(post), "files": files}
         if self.view_factory is not None and post.buttons:
             kwargs["view"] = self.view_factory(post)

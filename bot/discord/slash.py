@@ -1,116 +1,109 @@
-"""The slash commands of the Discord bot: names, described options, choices, autocomplete.
+"""The slash commands of the Discord bot, rendered from the declarations in commands.catalog.
 
 Each command only gathers its options and calls ImageBot.run_command; validation (ranges,
-sizes, providers, who may do what) happens once, in commands/.
+sizes, providers, who may do what) happens once, in commands/. Discord reads the options from
+a callback's signature, so each callback gets one built from the declared arguments.
 """
 
-# No `from __future__ import annotations` here: discord.py reads the option types from the
-# annotations, and the ranges depend on settings (closure variables it could not resolve).
-from typing import TYPE_CHECKING
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
-from imagebot.commands.prompts import CHAT_MAX_PROMPTS
+from imagebot.commands.catalog import COMMANDS, Arg, Command, describe
 
 if TYPE_CHECKING:
     from imagebot.bot.discord.adapter import ImageBot
+    from imagebot.commands.config import CommandConfig
 
-MAX_DAYS = 3650
+COMMON_SIZES = ("1024x1024", "512x512", "256x256", "768x768", "1024x576", "576x1024")
+COMMON_SIZES += ("1280x720", "720x1280", "1024x768", "768x1024", "1536x1024", "1024x1536")
+DESCRIPTION_MAX = 100  # Discord's limit for command and option descriptions
 
 
-def add_commands(bot: "ImageBot") -> None:
-    """Add generate, prompts, export, daily, queue, cancel, providers and help to the tree."""
-    from imagebot.bot.discord.adapter import COMMON_SIZES
+async def complete_size(interaction: discord.Interaction, current: str) -> list[Any]:
+    typed = current.strip().lower()
+    found = [s for s in COMMON_SIZES if s.startswith(typed)] or list(COMMON_SIZES)
+    return [app_commands.Choice(name=s, value=s) for s in found[:25]]
 
-    settings = bot.settings
-    most = settings.max_images
-    providers = [app_commands.Choice(name=p, value=p) for p in settings.configured_providers()]
 
-    async def sizes(interaction: discord.Interaction, current: str) -> list[app_commands.Choice]:
-        typed = current.strip().lower()
-        found = [s for s in COMMON_SIZES if s.startswith(typed)] or list(COMMON_SIZES)
-        return [app_commands.Choice(name=s, value=s) for s in found[:25]]
+def _annotation(arg: Arg, config: CommandConfig) -> Any:
+    limit = arg.limit(config)
+    if arg.kind in ("count", "number"):
+        return app_commands.Range[int, arg.minimum, limit] if limit else int
+    if arg.kind == "text" and limit:
+        return app_commands.Range[str, 1, limit]
+    if arg.kind == "time":
+        return app_commands.Range[str, 3, 5]
+    return str
 
-    @app_commands.command(name="generate", description="Make images of one new prompt spec")
-    @app_commands.describe(
-        count=f"how many images (1-{most}, default 4)",
-        size="WxH, e.g. 1024x1024 (the default) or 1024x576",
-        provider=f"who renders them (default {settings.default_provider})",
-        theme="what the images should be about",
+
+def _callback(bot: ImageBot, name: str, action: str | None, args: tuple[Arg, ...], config: Any):
+    async def callback(interaction: discord.Interaction, **options: Any) -> None:
+        if action is not None:
+            options["action"] = action
+        await bot.run_command(interaction, name, options)
+
+    parameters = [
+        inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          annotation=discord.Interaction)
+    ]  # fmt: skip
+    for arg in sorted(args, key=lambda a: not a.required):  # Discord wants required first
+        annotation = _annotation(arg, config)
+        parameters.append(
+            inspect.Parameter(
+                arg.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=annotation if arg.required else annotation | None,
+                default=inspect.Parameter.empty if arg.required else None,
+            )
+        )
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return callback
+
+
+def _command(bot: ImageBot, declared: Command, parent: str | None) -> app_commands.Command:
+    config = bot.services.config
+    name = parent or declared.name
+    action = declared.name if parent else None
+    callback = _callback(bot, name, action, declared.args, config)
+    described = {arg.name: describe(arg, config)[:DESCRIPTION_MAX] for arg in declared.args}
+    if described:
+        callback = app_commands.describe(**described)(callback)
+    providers = [app_commands.Choice(name=p, value=p) for p in config.configured]
+    for arg in declared.args:
+        if arg.kind == "provider":
+            callback = app_commands.choices(**{arg.name: providers})(callback)
+        elif arg.kind == "key":
+            keys = [app_commands.Choice(name=k, value=k) for k in arg.choices]
+            callback = app_commands.choices(**{arg.name: keys})(callback)
+        elif arg.kind == "size":
+            callback = app_commands.autocomplete(**{arg.name: complete_size})(callback)
+    return app_commands.Command(
+        name=declared.name, description=declared.description[:DESCRIPTION_MAX], callback=callback
     )
-    @app_commands.choices(provider=providers)
-    @app_commands.autocomplete(size=sizes)
-    async def generate(
-        interaction: discord.Interaction,
-        count: app_commands.Range[int, 1, most] | None = None,
-        size: str | None = None,
-        provider: str | None = None,
-        theme: app_commands.Range[str, 1, 300] | None = None,
-    ) -> None:
-        args = {"count": count, "size": size, "provider": provider, "theme": theme}
-        await bot.run_command(interaction, "generate", args)
 
-    @app_commands.command(name="prompts", description="Write prompt specs, attached as CSV")
-    @app_commands.describe(count=f"how many prompt specs (1-{CHAT_MAX_PROMPTS})")
-    async def prompts(
-        interaction: discord.Interaction,
-        count: app_commands.Range[int, 1, CHAT_MAX_PROMPTS] | None = None,
-    ) -> None:
-        await bot.run_command(interaction, "prompts", {"count": count})
 
-    @app_commands.command(name="export", description="Moderators: this channel's archive as CSV")
-    @app_commands.describe(days="only the last N days (default: everything)")
-    async def export(
-        interaction: discord.Interaction, days: app_commands.Range[int, 1, MAX_DAYS] | None = None
-    ) -> None:
-        await bot.run_command(interaction, "export", {"days": days})
+def slash_commands(bot: ImageBot) -> list[app_commands.Command | app_commands.Group]:
+    """Every declared command as a slash command (a group for /daily and /settings)."""
+    rendered: list[app_commands.Command | app_commands.Group] = []
+    for declared in COMMANDS:
+        if not declared.actions:
+            rendered.append(_command(bot, declared, None))
+            continue
+        group = app_commands.Group(
+            name=declared.name, description=declared.description[:DESCRIPTION_MAX]
+        )
+        for action in declared.actions:
+            group.add_command(_command(bot, action, declared.name))
+        rendered.append(group)
+    return rendered
 
-    daily = app_commands.Group(name="daily", description="Moderators: one batch every day")
 
-    @daily.command(name="set", description="Post one batch here every day at TIME (UTC)")
-    @app_commands.describe(
-        time="HH:MM, UTC",
-        provider="who renders it",
-        size="WxH",
-        count=f"how many images (1-{most})",
-    )
-    @app_commands.choices(provider=providers)
-    @app_commands.autocomplete(size=sizes)
-    async def daily_set(
-        interaction: discord.Interaction,
-        time: app_commands.Range[str, 3, 5],
-        provider: str | None = None,
-        size: str | None = None,
-        count: app_commands.Range[int, 1, most] | None = None,
-    ) -> None:
-        args = {"action": "set", "time": time, "provider": provider, "size": size, "count": count}
-        await bot.run_command(interaction, "daily", args)
-
-    @daily.command(name="off", description="Stop the daily post in this channel")
-    async def daily_off(interaction: discord.Interaction) -> None:
-        await bot.run_command(interaction, "daily", {"action": "off"})
-
-    @daily.command(name="show", description="Show this channel's daily post")
-    async def daily_show(interaction: discord.Interaction) -> None:
-        await bot.run_command(interaction, "daily", {"action": "show"})
-
-    @app_commands.command(name="queue", description="Your place in the queue")
-    async def queue(interaction: discord.Interaction) -> None:
-        await bot.run_command(interaction, "queue", {})
-
-    @app_commands.command(name="cancel", description="Cancel your waiting or running request")
-    async def cancel(interaction: discord.Interaction) -> None:
-        await bot.run_command(interaction, "cancel", {})
-
-    @app_commands.command(name="providers", description="The image providers and their sizes")
-    async def providers_command(interaction: discord.Interaction) -> None:
-        await bot.run_command(interaction, "providers", {})
-
-    @app_commands.command(name="help", description="How to use imagebot")
-    async def help_command(interaction: discord.Interaction) -> None:
-        await bot.run_command(interaction, "help", {})
-
-    for command in (generate, prompts, export, daily, queue, cancel, providers_command):
+def add_commands(bot: ImageBot) -> None:
+    """Put every declared command on the bot's tree."""
+    for command in slash_commands(bot):
         bot.tree.add_command(command)
-    bot.tree.add_command(help_command)

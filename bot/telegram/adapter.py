@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from imagebot.bot.settings import DEFAULT_TELEGRAM_API
 from imagebot.bot.telegram.port import TelegramContext, TelegramPort
 from imagebot.bot.telegram.send import Pacer, Sleep, with_flood_control
+from imagebot.commands.catalog import COMMANDS
 from imagebot.commands.invocation import Invocation
 from imagebot.commands.requester import Requester
 from imagebot.providers.base import ConfigError
@@ -23,22 +24,12 @@ if TYPE_CHECKING:
     from aiogram.types import CallbackQuery, Message
     from aiohttp import web
 
-    from imagebot.bot.runtime import Runtime
+    from imagebot.bot.app import BotContext
     from imagebot.bot.settings import Settings
-    from imagebot.commands.chat import ChatCommands
 
 log = logging.getLogger("imagebot.telegram")
 ADMINS_TTL = 300.0  # getChatAdministrators per chat at most every 5 minutes
-COMMANDS = {
-    "generate": "Invent a prompt and render images: /generate 4 512x512 a foggy harbour",
-    "prompts": "Write prompt specs as a CSV: /prompts 10",
-    "export": "Moderators: this chat's archive as CSV",
-    "daily": "Moderators: a daily batch (/daily set HH:MM, off, show)",
-    "queue": "Your place in the queue",
-    "cancel": "Cancel your waiting or running request",
-    "providers": "The image providers, their models and sizes",
-    "help": "How to use the bot",
-}
+BOT_COMMANDS = {command.name: command.description for command in COMMANDS}
 
 
 class AdminCache:
@@ -66,13 +57,13 @@ class AdminCache:
 
 
 def build_router() -> Router:
-    """The handlers: every command of COMMANDS, and the `ib:` buttons under posted batches."""
+    """The handlers: every declared command, and the `ib:` buttons under posted batches."""
     from aiogram import F, Router
     from aiogram.filters import Command
 
     router = Router(name="imagebot")
 
-    @router.message(Command(*COMMANDS, ignore_case=True))
+    @router.message(Command(*BOT_COMMANDS, ignore_case=True))
     async def on_command(message: Message, command: CommandObject, telegram: TelegramBot) -> None:
         await telegram.on_command(message, command.command.lower(), command.args or "")
 
@@ -104,9 +95,7 @@ class TelegramBot:
 
     def __init__(
         self,
-        settings: Settings,
-        runtime: Runtime,
-        commands: ChatCommands,
+        ctx: BotContext,
         *,
         bot: Bot | None = None,
         sleep: Sleep = asyncio.sleep,
@@ -117,9 +106,10 @@ class TelegramBot:
     ) -> None:
         from aiogram import Dispatcher
 
+        settings = ctx.settings
         self.settings = settings
-        self.runtime = runtime
-        self.commands = commands
+        self.runtime = ctx.runtime
+        self.commands = ctx.chat
         self.bot = bot or make_bot(settings)
         self.context = TelegramContext(
             self.bot,
@@ -127,7 +117,7 @@ class TelegramBot:
             sleep=sleep,
             clock=clock,
             pacer=Pacer(clock=clock, sleep=sleep),
-            posts=PostStore(runtime.services.index.db, "telegram"),
+            posts=PostStore(ctx.services.index.db, "telegram"),
         )
         self.admins = AdminCache(self.bot, clock)
         self.dispatcher: Dispatcher = Dispatcher(telegram=self)
@@ -141,7 +131,7 @@ class TelegramBot:
         self.listening: tuple[str, int] | None = None  # the webhook server's host and port
         self._task: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
-        runtime.register_platform("telegram", self.port)
+        ctx.runtime.register_platform("telegram", self.port)
 
     def port(self, reply: dict[str, Any]) -> TelegramPort:
         """A reply port for a stored address (also how jobs are answered after a restart)."""
@@ -221,7 +211,7 @@ class TelegramBot:
         """Publish the command list, then poll (or listen for the webhook) in the background."""
         from aiogram.types import BotCommand
 
-        commands = [BotCommand(command=c, description=d) for c, d in COMMANDS.items()]
+        commands = [BotCommand(command=c, description=d) for c, d in BOT_COMMANDS.items()]
         await with_flood_control(
             lambda: self.bot.set_my_commands(commands), sleep=self.context.sleep
         )

@@ -102,14 +102,15 @@ class TelegramPort:
 
     # ------------------------------------------------------------------ ReplyPort
 
-    async def acknowledge(self) -> None:
-        """Show 'sending a photo…' and a progress message that progress() edits."""
+    async def acknowledge(self, *, private: bool = False) -> None:
+        """Show 'sending a photo…' and a progress message that progress() edits; for a private
+        answer only 'typing…' (a progress message would stay in the group)."""
         await self.answer_callback()
         try:
-            await self.bot.send_chat_action(self.chat_id, "upload_photo")
+            await self.bot.send_chat_action(self.chat_id, "typing" if private else "upload_photo")
         except Exception:
             log.debug("chat action failed", exc_info=True)
-        if self._progress_id is None:
+        if self._progress_id is None and not private:
             await self._new_progress(WORKING)
 
     async def _new_progress(self, text: str) -> None:
@@ -120,7 +121,7 @@ class TelegramPort:
         self._progress_id = message.message_id
         self._edits.mark_shown(text)
 
-    async def progress(self, text: str) -> None:
+    async def progress(self, text: str, preview: bytes | None = None) -> None:
         """Edit the progress message, at most every ~2 s and never with the same text."""
         text = cut(text, TEXT_MAX)
         if self._progress_id is None:
@@ -184,23 +185,30 @@ class TelegramPort:
         sent: list[int] = []
         for kind, paths in (("photo", photos), ("document", documents)):
             for group in chunks(paths):
-                ids = await self._album(kind, group, caption if not sent else None)
+                first = caption if not sent else None
+                ids = await self._album(kind, group, first, spoiler=post.spoiler)
                 sent += ids
         await self._buttons(post, sent)
         await self._drop_progress()
 
-    async def _album(self, kind: str, paths: list[Path], caption: str | None) -> list[int]:
+    async def _album(
+        self, kind: str, paths: list[Path], caption: str | None, *, spoiler: bool = False
+    ) -> list[int]:
         from aiogram.types import FSInputFile, InputMediaDocument, InputMediaPhoto
 
         def upload(path: Path) -> FSInputFile:
             return FSInputFile(path, filename=path.name)
 
         mode = "HTML" if caption else None
+        # Only photos can hide behind a spoiler; documents show their name, not the picture.
+        hidden = {"has_spoiler": True} if spoiler and kind == "photo" else {}
         if len(paths) == 1:
             send = self.bot.send_photo if kind == "photo" else self.bot.send_document
             method = "sendPhoto" if kind == "photo" else "sendDocument"
             message = await self._send(
-                lambda: send(self.chat_id, upload(paths[0]), caption=caption, parse_mode=mode),
+                lambda: send(
+                    self.chat_id, upload(paths[0]), caption=caption, parse_mode=mode, **hidden
+                ),
                 what=method,
             )
             return [message.message_id]
@@ -212,6 +220,7 @@ class TelegramPort:
                     media=upload(path),
                     caption=caption if n == 0 else None,
                     parse_mode=mode if n == 0 else None,
+                    **hidden,
                 )
                 for n, path in enumerate(paths)
             ]
@@ -234,12 +243,16 @@ class TelegramPort:
             lines.append(post.note)
         if not lines:
             lines.append(f"{len(post.images)} × “{cut(post.title, 200)}”")
-        row = [
-            InlineKeyboardButton(text=button.label, callback_data=button.custom_id)
-            for button in post.buttons
-            if len(button.custom_id.encode()) <= 64
+        rows = [
+            [
+                InlineKeyboardButton(text=button.label, callback_data=button.custom_id)
+                for button in row
+                if len(button.custom_id.encode()) <= 64
+            ]
+            for row in post.buttons
         ]
-        markup = InlineKeyboardMarkup(inline_keyboard=[row]) if row else None
+        rows = [row for row in rows if row]
+        markup = InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
         reply_to = (
             ReplyParameters(message_id=album[0], allow_sending_without_reply=True)
             if album

@@ -7,26 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from imagebot.commands.arguments import usage
+from imagebot.commands.catalog import BY_NAME
 from imagebot.commands.generate import DEFAULT_SIZE, parse_generate
 from imagebot.providers.base import UsageError
 from imagebot.storage.daily import DailyStore, latest_slot, next_slot
 from imagebot.storage.index import iso, utc_now
 
 if TYPE_CHECKING:
-    from imagebot.bot.settings import Settings
+    from imagebot.commands.chat import ChatCommands
+    from imagebot.commands.config import CommandConfig
     from imagebot.commands.invocation import Invocation
     from imagebot.commands.ports import ReplyPort
     from imagebot.commands.services import Services
 
 DEFAULT_COUNT = 4
-ACTIONS = ("set", "off", "show")
-USAGE = "use /daily set HH:MM [provider] [size] [count], /daily off or /daily show"
-NOT_MODERATOR = (
-    "Only moderators can change or see this chat's daily post "
-    "(Discord: Manage Server or Manage Messages; Telegram: chat administrators)."
-)
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
-_SIZE_LIKE = re.compile(r"^\d+\s*[xX×]\s*\d+$")
 
 
 @dataclass(frozen=True)
@@ -51,47 +47,18 @@ def parse_time(text: Any) -> str:
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
-def _words(text: str) -> dict[str, Any]:
-    """Telegram's words: `set 09:30 dalle 512x512 4`; the optional ones in any order."""
-    words = text.split()
-    if not words:
-        raise UsageError(f"say what to do: {USAGE}")
-    options: dict[str, Any] = {"action": words[0].lower()}
-    if options["action"] != "set":
-        if len(words) > 1:
-            raise UsageError(f"/daily {words[0]} takes no arguments; {USAGE}")
-        return options
-    if len(words) < 2:
-        raise UsageError(f"/daily set needs a time: {USAGE}")
-    options["time"] = words[1]
-    for word in words[2:]:
-        key = "size" if _SIZE_LIKE.match(word) else "count" if word.isdigit() else "provider"
-        if key in options:
-            raise UsageError(f"{key} given twice ({options[key]!r} and {word!r}); {USAGE}")
-        options[key] = word
-    return options
-
-
-def parse_daily(args: str | dict[str, Any], settings: Settings) -> DailyCommand:
-    """Words (Telegram) or named options (Discord) into a checked DailyCommand."""
-    if isinstance(args, str):
-        options = _words(args)
-    elif "action" not in args and "text" in args:
-        options = _words(str(args.get("text") or ""))
-    else:
-        options = dict(args)
-    action = str(options.get("action") or "").strip().lower()
-    if action not in ACTIONS:
-        raise UsageError(f"unknown /daily action {action!r}; {USAGE}")
+def parse_daily(args: dict[str, Any], config: CommandConfig) -> DailyCommand:
+    """Named arguments (commands.arguments.named) into a checked DailyCommand."""
+    action = args["action"]
     if action != "set":
         return DailyCommand(action)
-    time_utc = parse_time(options.get("time"))
-    count = options.get("count")
+    time_utc = parse_time(args.get("time"))
+    count = args.get("count")
     request = parse_generate(
-        settings,
+        config,
         count=DEFAULT_COUNT if count in (None, "") else count,
-        size=options.get("size") or DEFAULT_SIZE,
-        provider=options.get("provider") or None,
+        size=args.get("size") or DEFAULT_SIZE,
+        provider=args.get("provider") or None,
     )
     return DailyCommand(action, time_utc, request.provider, str(request.size), request.count)
 
@@ -112,29 +79,32 @@ def _next_post_text(row: dict[str, Any], now: datetime) -> str:
     return f"next post {day} at {row['time_utc']} UTC"
 
 
-async def handle_daily(
-    services: Services, invocation: Invocation, port: ReplyPort, now: datetime | None = None
+async def run(
+    chat: ChatCommands, invocation: Invocation, port: ReplyPort, args: dict[str, Any]
 ) -> None:
-    """Run /daily for a moderator: set, off or show this chat's schedule; refuse anyone else."""
-    if not invocation.is_moderator:
-        await port.text(NOT_MODERATOR, private=True)
-        return
+    await handle_daily(chat.services, invocation, port, args, chat.clock())
+
+
+async def handle_daily(
+    services: Services,
+    invocation: Invocation,
+    port: ReplyPort,
+    args: dict[str, Any],
+    now: datetime | None = None,
+) -> None:
+    """Set, turn off or show this chat's schedule (the dispatcher checked it is a moderator)."""
     who = invocation.requester
     if not who.chat_id:
         await port.text("/daily works in a chat or channel, where the posts will go.", private=True)
         return
-    try:
-        command = parse_daily(invocation.args, services.settings)
-    except UsageError as exc:
-        message = str(exc)
-        await port.text(message[:1].upper() + message[1:] + ". Nothing was changed.", private=True)
-        return
+    command = parse_daily(args, services.config)
     store = DailyStore(services.index.db)
     now = now or utc_now()
     if command.action == "show":
         row = store.get(who.platform, who.chat_id)
         if row is None:
-            await port.text("No daily post is set for this chat; " + USAGE + ".", private=True)
+            usage_text = usage(BY_NAME["daily"])
+            await port.text(f"No daily post is set for this chat; use {usage_text}.", private=True)
         else:
             await port.text(
                 f"Daily post: {describe(row)}; {_next_post_text(row, now)}.", private=True
