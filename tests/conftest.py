@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# The Discord fake and a running bot (fixtures `fake` and `bot`) for the Discord e2e tests.
+pytest_plugins = ["tests.discord_harness"]
+
 SECRET_PREFIXES = ("OPENAI_", "STABILITY_", "HORDE_", "DISCORD_", "TELEGRAM_", "IMAGEBOT_")
 SECRET_NAMES = ("STABLE_DIFFUSION_URL", "COMFYUI_URL")
 DISCORD_REST_BASE = "https://discord.com/api/v10"  # discord.py's own defaults

@@ -195,9 +195,9 @@ async def test_daily_quota_counts_todays_images_and_says_when_it_resets(bot: Har
 class SlowAckPort(RecordingPort):
     """A port whose acknowledge takes a network round trip, as Discord's defer does."""
 
-    async def acknowledge(self) -> None:
+    async def acknowledge(self, *, private: bool = False) -> None:
         await asyncio.sleep(0.01)
-        await super().acknowledge()
+        await super().acknowledge(private=private)
 
 
 @pytest.mark.parametrize("env", [{"IMAGEBOT_DAILY_QUOTA": "6"}])

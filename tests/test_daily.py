@@ -375,14 +375,25 @@ async def test_run_forever_queues_when_the_clock_reaches_the_time(
 
     await set_schedule(bot)
     now = [at(9, 29)]
-    scheduler = DailyScheduler(bot.services, bot.runtime, clock=lambda: now[0], poll_seconds=0.01)
+    reads = [0]
+    passes = asyncio.Event()
+
+    def clock() -> datetime:
+        reads[0] += 1
+        if reads[0] >= 6:  # each pass reads the clock twice: three passes at 09:29
+            passes.set()
+        return now[0]
+
+    scheduler = DailyScheduler(bot.services, bot.runtime, clock=clock, poll_seconds=0.01)
     task = asyncio.create_task(scheduler.run_forever())
     try:
-        await asyncio.sleep(0.05)  # several passes at 09:29
+        await asyncio.wait_for(passes.wait(), 10)
         assert scheduler.queued == {}
         now[0] = at(9, 30)
+        scheduler.wake()
         while not scheduler.queued:
-            await asyncio.sleep(0.01)
+            passes.clear()
+            await asyncio.wait_for(passes.wait(), 10)
     finally:
         scheduler.stop()
         await task

@@ -5,100 +5,25 @@ Offline settings: the templates prompt source and the local provider, archiving 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from imagebot.bot.app import BotContext, build_context
-from imagebot.bot.discord.adapter import DiscordAdapter
-from imagebot.bot.settings import Settings
 from imagebot.commands.catalog import COMMANDS
+from tests.discord_harness import (
+    Running,
+    answers,
+    offline_settings,
+    posted_batch,
+    start_bot,
+    stop_bot,
+)
 from tests.fakes.discord_gateway import GUILDS
-from tests.fakes.discord_server import FakeDiscord, InteractionRecord, StoredMessage
-
-
-@dataclass
-class Running:
-    fake: FakeDiscord
-    ctx: BotContext
-    adapter: DiscordAdapter
-
-    def jobs(self) -> list[dict[str, Any]]:
-        return list(self.ctx.services.index.db.query("select * from jobs"))
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as server:
-        yield server
-
-
-def offline_settings(fake: FakeDiscord, tmp_path: Any, **extra: str) -> Settings:
-    env = {
-        "IMAGEBOT_OUTPUT_DIR": str(tmp_path / "out"),
-        "IMAGEBOT_PROMPT_SOURCE": "templates",
-        "DISCORD_TOKEN": fake.token,
-        "DISCORD_API_BASE": fake.api_base,
-        "DISCORD_GUILD_IDS": fake.guild.id,
-        **extra,
-    }
-    return Settings.from_env(environ=env, dotenv_path=None)
-
-
-async def start_bot(settings: Settings, *, work: bool = True) -> Running:
-    ctx = build_context(settings)
-    adapter = DiscordAdapter(ctx, guild_ready_timeout=0.05)
-    await adapter.start()
-    await adapter.wait_until_ready(10)
-    if work:
-        await ctx.runtime.start()
-    return Running(None, ctx, adapter)  # type: ignore[arg-type]
-
-
-async def stop_bot(running: Running) -> None:
-    await running.ctx.runtime.stop()
-    await running.adapter.stop()
-    await running.ctx.services.aclose()
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord, tmp_path: Any) -> AsyncIterator[Running]:
-    running = None
-    try:
-        running = await start_bot(offline_settings(fake, tmp_path))
-        running.fake = fake
-        yield running
-    finally:
-        if running is not None:
-            await stop_bot(running)
-
-
-async def answers(
-    fake: FakeDiscord, record: InteractionRecord, what: str, count: int = 1
-) -> list[StoredMessage]:
-    """Wait until the interaction produced `count` visible messages; return them."""
-
-    def ready() -> list[StoredMessage] | None:
-        found = fake.messages_for_interaction(record.id)
-        return found if len(found) >= count else None
-
-    return await fake.wait_for(ready, what=what)
-
-
-async def posted_batch(
-    fake: FakeDiscord, record: InteractionRecord, what: str, timeout: float = 10.0
-) -> StoredMessage:
-    """Wait until the interaction's batch (images and embed) is posted; return that message."""
-
-    def found() -> StoredMessage | None:
-        messages = fake.messages_for_interaction(record.id)
-        return next((m for m in messages if m.attachments and m.embeds), None)
-
-    return await fake.wait_for(found, timeout, what)
+from tests.fakes.discord_server import FakeDiscord
+from tests.recording_port import install_stub
 
 
 async def test_commands_are_synced_once_to_the_configured_guild(
@@ -274,16 +199,16 @@ async def test_help_and_providers_answer_privately(fake: FakeDiscord, bot: Runni
     assert listing.ephemeral and "local" in listing.content
 
 
-@pytest.mark.slow
-async def test_a_waiting_user_sees_their_queue_place(fake: FakeDiscord, tmp_path: Any) -> None:
+async def test_a_waiting_user_sees_their_queue_place(
+    fake: FakeDiscord, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    controls = install_stub(monkeypatch)  # renders wait for the gate: no busy-work painting
+    controls.gate = asyncio.Event()
     settings = offline_settings(fake, tmp_path, IMAGEBOT_PROVIDER_CONCURRENCY="1")
     running = await start_bot(settings)
     try:
-        busy = await fake.send_slash_command(
-            "generate", {"count": 10, "size": "2560x2560"}, user=fake.moderator
-        )
-        running_jobs = lambda: [j for j in running.jobs() if j["status"] == "running"]  # noqa: E731
-        await fake.wait_for(running_jobs, what="the first job running")
+        busy = await fake.send_slash_command("generate", {"count": 1}, user=fake.moderator)
+        await controls.wait_started(1)
         waiting = await fake.send_slash_command(
             "generate", {"count": 1, "size": "64x64"}, user=fake.member
         )
@@ -294,7 +219,8 @@ async def test_a_waiting_user_sees_their_queue_place(fake: FakeDiscord, tmp_path
 
         [edit] = await fake.wait_for(queue_edit, timeout=30, what="the queue place")
         assert "number 1 in the queue" in edit.json["content"]
-        await posted_batch(fake, busy, "the first batch", timeout=30)
-        await posted_batch(fake, waiting, "the second batch", timeout=30)
+        controls.gate.set()
+        await posted_batch(fake, busy, "the first batch")
+        await posted_batch(fake, waiting, "the second batch")
     finally:
         await stop_bot(running)

@@ -160,8 +160,11 @@ async def test_bad_input_gets_one_clear_reply_and_nothing_is_queued(
     fake.send_command(GROUP, USER, f"/generate {words}")
     (reply,) = await fake.wait_for(lambda: fake.texts(GROUP))
     assert ("count" in reply.lower()) or ("size" in reply.lower())
-    await asyncio.sleep(0.2)  # nothing else may follow
-    assert fake.texts(GROUP) == [reply] and running.posts(GROUP) == []
+    # Nothing was queued for it: the user's queue is empty, and nothing was posted.
+    fake.send_command(GROUP, USER, "/queue")
+    await fake.wait_for(lambda: len(fake.texts(GROUP)) >= 2)
+    assert fake.texts(GROUP) == [reply, "You have no request waiting or running."]
+    assert running.posts(GROUP) == []
     call = next(c for c in fake.requests if c.params.get("text") == reply)
     command_id = next(iter(fake.messages))[1]  # "private" in a group: a reply to the user
     assert json.loads(call.params["reply_parameters"])["message_id"] == command_id
@@ -358,3 +361,82 @@ async def test_a_due_daily_schedule_posts_to_its_group(fake: FakeTelegram, tmp_p
         await asyncio.gather(task, return_exceptions=True)
     [album] = [r for r in fake.sent if r.method == "sendMediaGroup"]
     assert len(album.media) == 2 and album.media[0].caption
+
+
+# ------------------------------------------------------------------ every declared command
+
+
+async def test_prompts_attaches_prompts_csv(running: Running) -> None:
+    fake = running.fake
+    fake.send_command(GROUP, USER, "/prompts 3 lighthouses")
+    docs = await fake.wait_for(lambda: [r for r in fake.sent if r.method == "sendDocument"])
+    (doc,) = docs
+    assert doc.files[0].filename == "prompts.csv" and "3 prompt specs" in doc.caption
+    rows = list(csv.DictReader(io.StringIO(doc.files[0].data.decode("utf-8"))))
+    assert len(rows) == 3 and all(row["prompt"] for row in rows)
+
+
+async def test_same_prompt_button_renders_the_spec_again(running: Running) -> None:
+    fake = running.fake
+    fake.send_command(USER, USER, "/generate 1 64x64 owls")
+    (first,) = await fake.wait_for(lambda: running.buttons_messages(USER))
+    again = first.reply_markup["inline_keyboard"][0][1]["callback_data"]
+    assert again.startswith("ib:again:")
+    fake.press_button(first, again, USER)
+    await fake.wait_for(lambda: len(running.buttons_messages(USER)) == 2)
+    titles = [r["title"] for r in running.services.index.db.query("select title from batches")]
+    assert len(titles) == 2 and titles[0] == titles[1]
+
+
+async def test_queue_cancel_help_and_providers(running: Running) -> None:
+    fake = running.fake
+    for command in ("/queue", "/cancel", "/help", "/providers"):
+        fake.send_command(USER, USER, command)
+    texts = await fake.wait_for(lambda: fake.texts(USER) if len(fake.texts(USER)) >= 4 else None)
+    assert "You have no request waiting or running." in texts
+    assert "You have no request to cancel." in texts
+    assert any(text.startswith("imagebot invents image prompts") for text in texts)
+    assert any("[ok] local" in text for text in texts)
+    assert "Working on it…" not in texts  # /providers acknowledges with 'typing…' only
+    assert (USER, "typing") in fake.chat_actions
+
+
+async def test_settings_for_admins_with_spoiler_photos(running: Running) -> None:
+    fake = running.fake
+    fake.send_command(GROUP, OTHER, "/settings set spoiler on")
+    (refusal,) = await fake.wait_for(lambda: fake.texts(GROUP))
+    assert "/settings set is for moderators only" in refusal
+    fake.send_command(GROUP, ADMIN, "/settings set spoiler on")
+    fake.send_command(GROUP, ADMIN, "/settings set size 64x64")
+    await fake.wait_for(lambda: len(fake.texts(GROUP)) >= 3)
+    assert "This chat's spoiler is now on." in fake.texts(GROUP)
+    fake.send_command(GROUP, OTHER, "/settings show")
+    shown = await fake.wait_for(
+        lambda: [t for t in fake.texts(GROUP) if t.startswith("This chat's settings")]
+    )
+    assert "• size: 64x64" in shown[0] and "• spoiler: on" in shown[0]
+
+    fake.send_command(GROUP, USER, "/generate 2")
+    await fake.wait_for(lambda: running.buttons_messages(GROUP))
+    (album,) = running.posts(GROUP)
+    [call] = [c for c in fake.requests if c.method == "sendMediaGroup"]
+    media = json.loads(call.params["media"])
+    assert [item.get("has_spoiler") for item in media] == [True, True]
+    assert (album.media[0].file.width, album.media[0].file.height) == (64, 64)
+
+    fake.send_command(GROUP, ADMIN, "/settings reset")
+    await fake.wait_for(
+        lambda: "All of this chat's settings are back to the bot's default." in fake.texts(GROUP)
+    )
+
+
+async def test_daily_set_show_off(running: Running) -> None:
+    fake = running.fake
+    fake.send_command(GROUP, ADMIN, "/daily set 09:30 local 64x64 2")
+    (answer,) = await fake.wait_for(lambda: fake.texts(GROUP))
+    assert answer.startswith("Daily post set: every day at 09:30 UTC: 2 images of 64x64")
+    fake.send_command(GROUP, ADMIN, "/daily show")
+    fake.send_command(GROUP, ADMIN, "/daily off")
+    texts = await fake.wait_for(lambda: fake.texts(GROUP) if len(fake.texts(GROUP)) >= 3 else None)
+    assert any(t.startswith("Daily post: every day at 09:30 UTC") for t in texts)
+    assert "Daily post turned off for this chat." in texts
