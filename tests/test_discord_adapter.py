@@ -20,8 +20,8 @@ from imagebot.bot.discord.port import (
 )
 from imagebot.bot.discord.uploads import fit_uploads
 from imagebot.commands.ports import BatchPost, Button, ButtonId
+from tests.discord_harness import Running
 from tests.fakes.discord_server import FakeDiscord
-from tests.test_discord_e2e import Running, bot, fake  # noqa: F401  (fixtures)
 
 
 def _post(**fields: Any) -> BatchPost:
@@ -184,7 +184,7 @@ async def test_run_bots_serves_discord_until_cancelled(tmp_path: Path) -> None:
     import asyncio
 
     from imagebot.bot.app import run_bots
-    from tests.test_discord_e2e import offline_settings
+    from tests.discord_harness import offline_settings
 
     async with FakeDiscord() as server:
         settings = offline_settings(server, tmp_path)
