@@ -58,10 +58,10 @@ class TimedPort:
     def _add(self, method: str, text: str = "") -> None:
         self.calls.append((time.perf_counter(), method, text))
 
-    async def acknowledge(self) -> None:
+    async def acknowledge(self, *, private: bool = False) -> None:
         self._add("acknowledge")
 
-    async def progress(self, text: str) -> None:
+    async def progress(self, text: str, preview: bytes | None = None) -> None:
         self._add("progress", text)
 
     async def text(self, text: str, *, private: bool = False) -> None:
@@ -89,12 +89,12 @@ class TimedPort:
 
 async def run_child(env: dict[str, str]) -> dict[str, Any]:
     """The product under load; returns raw timings for the parent to summarise."""
+    from imagebot.bot.app import build_services
     from imagebot.bot.runtime import Runtime
     from imagebot.bot.settings import Settings
     from imagebot.commands.chat import ChatCommands
     from imagebot.commands.invocation import Invocation
     from imagebot.commands.requester import Requester
-    from imagebot.commands.services import Services
 
     started: list[tuple[float, str]] = []
 
@@ -105,9 +105,10 @@ async def run_child(env: dict[str, str]) -> dict[str, Any]:
             super()._start(job)
 
     settings = Settings.from_env(environ=env, dotenv_path=None)
-    services = Services(settings)
+    services = build_services(settings)
     runtime = TimedRuntime(services)
     chat = ChatCommands(services, runtime)
+    runtime.set_worker(chat.run)
     await runtime.start()
     ports = {str(n): TimedPort() for n in range(USERS)}
 

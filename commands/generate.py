@@ -27,6 +27,7 @@ from imagebot.providers.base import (
 from imagebot.providers.catalog import check_prompt_source, check_provider
 from imagebot.storage.archive import ArchivedImage
 from imagebot.storage.index import iso, tags_json, utc_now
+from imagebot.storage.text import clean, has_word
 
 if TYPE_CHECKING:
     from imagebot.commands.config import CommandConfig
@@ -98,15 +99,30 @@ def parse_prompt_source(source: str | None, config: CommandConfig) -> str:
 
 
 def check_theme(theme: str | None, config: CommandConfig) -> str | None:
-    if theme is None or not theme.strip():
+    """The theme as it will be used: cleaned of control characters; None when empty."""
+    theme = clean(theme)
+    if not theme:
         return None
-    theme = " ".join(theme.split())
+    if not has_word(theme):
+        raise UsageError(
+            f"the theme {theme!r} has no letter or digit; describe what the images should show"
+        )
     if len(theme) > MAX_THEME:
         raise UsageError(f"the theme is {len(theme)} characters; at most {MAX_THEME} are allowed")
     banned = banned_match([theme], config.banned_words)
     if banned:
         raise UsageError(f"the theme contains a banned word or pattern ({banned}); rephrase it")
     return theme
+
+
+def clean_spec(spec: PromptSpec) -> PromptSpec:
+    """What a prompt source wrote, without control characters (it may echo hostile text)."""
+    spec.title = clean(spec.title) or "Untitled"
+    spec.description = clean(spec.description, newlines=True)
+    spec.metatags = [tag for tag in (clean(tag) for tag in spec.metatags) if tag]
+    spec.prompt = clean(spec.prompt)
+    spec.negative_prompt = clean(spec.negative_prompt)
+    return spec
 
 
 def parse_generate(
@@ -144,6 +160,7 @@ async def make_specs(services: Services, request: GenerateRequest, count: int) -
         PromptRequest(count=count, role=request.role, theme=request.theme, seed=request.seed)
     )
     patterns = services.config.banned_words
+    specs = [clean_spec(spec) for spec in specs]
     for spec in specs:
         banned = banned_match([spec.title, spec.description, spec.prompt], patterns)
         if banned:

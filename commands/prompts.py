@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imagebot.commands.catalog import CHAT_MAX_PROMPTS
-from imagebot.commands.generate import check_theme, parse_count, parse_prompt_source, parse_role
+from imagebot.commands.generate import (
+    check_theme,
+    clean_spec,
+    parse_count,
+    parse_prompt_source,
+    parse_role,
+)
 from imagebot.commands.moderation import banned_match
 from imagebot.commands.requester import CLI, Requester
 from imagebot.providers.base import PromptRequest, PromptSpec
@@ -57,6 +63,7 @@ async def make_prompts(services: Services, request: PromptsRequest) -> list[Prom
         PromptRequest(count=request.count, role=request.role, theme=request.theme)
     )
     patterns = services.config.banned_words
+    specs = [clean_spec(spec) for spec in specs]
     kept = [s for s in specs if not banned_match([s.title, s.description, s.prompt], patterns)]
     now = iso(utc_now())
     services.index.record_prompts(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -12,8 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from imagebot.storage.files import atomic_write_bytes, atomic_write_text, fsync_dir, slugify
+from imagebot.storage.text import clean
 
 STAGING = ".staging"
+OFFLINE_NOTE = (
+    "these images are procedural offline renders by imagebot's built-in `local` renderer, "
+    "not by an AI model. For real renders with no account: set HORDE_API_KEY=0000000000 "
+    "and use --provider horde (the AI Horde, anonymous)."
+)
 
 
 @dataclass(frozen=True)
@@ -93,40 +101,50 @@ class Archive:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("\n", " ").strip()
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~>])")  # what can format, link or embed
+
+
+def md_text(text: Any, *, newlines: bool = False) -> str:
+    """Text from a user or an LLM as inert Markdown: no HTML, links, images or formatting
+    (info.md is rendered by Git hosts, editors and the web app)."""
+    cleaned = clean(str(text or ""), newlines=newlines)
+    escaped = html.escape(cleaned, quote=False)
+    return MARKDOWN_SPECIAL.sub(r"\\\1", escaped)
 
 
 def render_info_md(info: dict[str, Any]) -> str:
     """info.json for people: what was asked, what was made, the images inline."""
-    tags = ", ".join(info.get("metatags") or [])
+    tags = ", ".join(md_text(tag) for tag in info.get("metatags") or [])
+    description = md_text(info.get("description"), newlines=True).replace("\n", "  \n")
     lines = [
-        f"# {_md_escape(info.get('title') or 'Untitled')}",
+        f"# {md_text(info.get('title') or 'Untitled')}",
         "",
-        info.get("description") or "",
+        description,
         "",
         f"**Tags:** {tags}",
         "",
         "## Prompt",
         "",
-        f"> {_md_escape(info.get('prompt') or '')}",
+        f"> {md_text(info.get('prompt'))}",
         "",
     ]
+    if info.get("offline_render"):
+        lines += [f"**Note:** {OFFLINE_NOTE}", ""]
     if info.get("negative_prompt"):
-        lines += [f"**Negative prompt:** {_md_escape(info['negative_prompt'])}", ""]
+        lines += [f"**Negative prompt:** {md_text(info['negative_prompt'])}", ""]
     lines += [
         f"**Provider:** {info.get('provider')} ({info.get('model')})  ",
         f"**Prompt source:** {info.get('prompt_source')}"
         + (f" ({info['prompt_model']})" if info.get("prompt_model") else "")
         + "  ",
-        f"**Role:** {info.get('role') or '-'}  ",
-        f"**Theme:** {info.get('theme') or '-'}  ",
+        f"**Role:** {md_text(info.get('role')) or '-'}  ",
+        f"**Theme:** {md_text(info.get('theme')) or '-'}  ",
         f"**Size:** {info.get('size')} (rendered at {info.get('rendered_size')})  ",
         f"**Created:** {info.get('created_at')}",
         "",
     ]
     if info.get("errors"):
-        lines += ["## Errors", ""] + [f"- {error}" for error in info["errors"]] + [""]
+        lines += ["## Errors", ""] + [f"- {md_text(error)}" for error in info["errors"]] + [""]
     lines += ["## Images", ""]
     for image in info.get("images") or []:
         seed = image.get("seed")

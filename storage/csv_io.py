@@ -8,17 +8,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from imagebot.storage.text import clean
+
 PROMPT_COLUMNS = ["title", "description", "metatags", "prompt"]
 EXPORT_COLUMNS = PROMPT_COLUMNS + ["created_at", "provider", "model", "requested_by", "folder"]
 FORMULA_STARTS = "=+-@\t\r"
 
 
 def neutralise(cell: Any) -> str:
-    """A cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    """A cell without control characters; one a spreadsheet would run as a formula gets a
+    leading apostrophe."""
     if cell is None:
         return ""
-    text = str(cell)
-    if text and text[0] in FORMULA_STARTS:
+    raw = str(cell)
+    text = clean(raw, newlines=True)  # no terminal escapes reach a spreadsheet either
+    if raw[:1] in FORMULA_STARTS or text[:1] in FORMULA_STARTS:
         return "'" + text
     return text
 

@@ -75,9 +75,19 @@ def test_info_files_are_written(tmp_path: Path) -> None:
     assert "# Harbour" in markdown and "fog, harbour" in markdown and "![1.png" in markdown
 
 
-@pytest.mark.parametrize("cell", ["=1+2", "+SUM(A1)", "-2", "@cmd", "\tx", "\rx"])
+@pytest.mark.parametrize("cell", ["=1+2", "+SUM(A1)", "-2", "@cmd"])
 def test_formulas_are_neutralised(cell: str) -> None:
     assert neutralise(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["\tx", "\rx", "\t=1+2"])
+def test_a_leading_tab_or_return_is_neutralised_and_dropped(cell: str) -> None:
+    assert neutralise(cell) == "'" + cell.lstrip("\t\r")
+
+
+def test_cells_carry_no_control_characters() -> None:
+    assert neutralise("a cat\x1b]0;PWNED\x07\x1b[2J\u202e") == "a cat]0;PWNED[2J"
+    assert neutralise("two\nlines") == "two\nlines"  # RFC 4180 quotes a newline
 
 
 def test_csv_appends_and_quotes(tmp_path: Path) -> None:
