@@ -47,8 +47,9 @@ def build_parser() -> Parser:
 
     prompts = verbs.add_parser("prompts", help="make prompt specs only, appended to a CSV")
     prompts.add_argument("count", metavar="COUNT", help="how many prompt specs (1 to 1000)")
-    prompts.add_argument("--theme", "-t")
-    prompts.add_argument("--role", "-r")
+    prompts.add_argument("--theme", "-t", help="what the prompts should be about")
+    prompts.add_argument("--role", "-r", help="a role pack in data/roles (default: varied)")
+    prompts.add_argument("--seed", type=int, help="seed, for a repeatable list")
     prompts.add_argument("--prompt-source", "-s", help="gpt or templates")
     prompts.add_argument("--csv", help="CSV to append to (default <output>/batch_prompts.csv)")
 
@@ -81,10 +82,13 @@ def _load_settings() -> Any:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; return the exit status (0 ok, 1 work failed, 2 usage or settings)."""
     from imagebot.providers.base import ConfigError, ProviderError, UsageError
+    from imagebot.storage.index import BadIndex
 
     try:
         args = build_parser().parse_args(argv)
         settings = _load_settings()
+        for warning in settings.warnings:
+            print(f"imagebot: warning: {warning}", file=sys.stderr)
         handler = {
             "generate": run_generate,
             "prompts": run_prompts,
@@ -102,12 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"error: {exc}", EXIT_USAGE)
     except ConfigError as exc:
         return _fail(f"configuration error: {exc}", EXIT_USAGE)
+    except BadIndex as exc:
+        return _fail(f"configuration error: {exc}", EXIT_USAGE)
     except ProviderError as exc:
         return _fail(f"failed: {exc}", EXIT_FAILED)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except OSError as exc:
-        return _fail(f"failed: {exc.strerror or exc} ({exc.filename or ''})", EXIT_FAILED)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"failed: {exc.strerror or exc}{where}", EXIT_FAILED)
 
 
 def _fail(message: str, status: int) -> int:
@@ -152,19 +159,32 @@ def run_generate(args: argparse.Namespace, settings: Any) -> int:
         results = asyncio.run(_with_services(settings, work))
     finally:
         bar.close()
+    return report_batches(results)
+
+
+def report_batches(results: list[Any]) -> int:
+    """Each folder on stdout; on stderr each distinct failure once, and the truth about what
+    rendered: a fallback only when it did render, the offline renderer said to be one."""
+    from imagebot.commands.captions import fallback_note, summarise_errors
+    from imagebot.storage.archive import OFFLINE_NOTE
+
     status = EXIT_OK
+    offline = False
     for result in results:
         if result.folder is not None:
             print(result.folder)
-        for error in result.errors:
-            print(f"imagebot: {error}", file=sys.stderr)
+        if result.errors:
             status = EXIT_FAILED
-        if result.fallback_from:
-            print(
-                f"imagebot: {', '.join(result.fallback_from)} unavailable; "
-                f"rendered with {result.provider}",
-                file=sys.stderr,
-            )
+            what = "no image could be rendered" if not result.images else "some images failed"
+            print(f"imagebot: {what}:", file=sys.stderr)
+            for line in summarise_errors(result.errors):
+                print(f"imagebot:   {line}", file=sys.stderr)
+        note = fallback_note(result.fallback_from, result.provider) if result.images else None
+        if note:
+            print(f"imagebot: {note}", file=sys.stderr)
+        offline = offline or (bool(result.images) and result.provider == "local")
+    if offline:
+        print(f"imagebot: note: {OFFLINE_NOTE}", file=sys.stderr)
     return status
 
 
@@ -174,6 +194,7 @@ def run_prompts(args: argparse.Namespace, settings: Any) -> int:
     from imagebot.commands.prompts import (
         CLI_MAX_PROMPTS,
         append_to_csv,
+        check_prompts_csv,
         make_prompts,
         parse_prompts,
     )
@@ -185,8 +206,10 @@ def run_prompts(args: argparse.Namespace, settings: Any) -> int:
         role=args.role,
         prompt_source=args.prompt_source,
         maximum=CLI_MAX_PROMPTS,
+        seed=args.seed,
     )
     path = Path(args.csv) if args.csv else settings.output_dir / "batch_prompts.csv"
+    check_prompts_csv(path, explicit=bool(args.csv))  # before any work: nothing is appended
 
     async def work(services: Any) -> Any:
         return await make_prompts(services, request)
@@ -200,15 +223,23 @@ def run_prompts(args: argparse.Namespace, settings: Any) -> int:
 
 
 def run_export(args: argparse.Namespace, settings: Any) -> int:
+    from pathlib import Path
+
     from imagebot.commands.export import export_archive, parse_since
+    from imagebot.commands.prompts import check_parent
     from imagebot.storage.index import Index
 
     since = parse_since(args.since)
+    if args.out:
+        check_parent(Path(args.out), "--out")
     index = Index(settings.db_path)
     try:
-        export_archive(index, since=since, out=args.out, stream=sys.stdout)
+        count = export_archive(index, since=since, out=args.out, stream=sys.stdout)
     finally:
         index.close()
+    if args.out:
+        noun = "batch" if count == 1 else "batches"
+        print(f"{count} {noun} exported to {args.out}")
     return EXIT_OK
 
 

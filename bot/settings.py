@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from imagebot.commands.config import CommandConfig
 from imagebot.providers.base import ConfigError
@@ -86,7 +88,9 @@ def _url_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(urls)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -96,6 +100,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -128,6 +134,46 @@ def _file(env: Mapping[str, str], name: str) -> Path | None:
     if not path.is_file():
         raise ConfigError(f"{name} must name an existing file, got {value!r}")
     return path
+
+
+def _writable_place(path: Path) -> tuple[Path, str | None]:
+    """The nearest existing folder at or above `path`, and what stops writing there, if any."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        return probe, "is a file, not a folder"
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        return probe, "is not writable"
+    return probe, None
+
+
+def _folder(env: Mapping[str, str], name: str, default: Path) -> Path:
+    """A folder the archive can be written to (it may not exist yet)."""
+    path = Path(_text(env, name) or default).expanduser()
+    where, problem = _writable_place(path)
+    if problem:
+        shown = "it" if where == path else f"{where}, on its way,"
+        raise ConfigError(f"{name} is {str(path)!r}, but {shown} {problem}; use a writable folder")
+    return path
+
+
+def _index_file(env: Mapping[str, str], name: str, default: Path) -> Path:
+    """The SQLite index file: a file (existing or to be made), never a folder."""
+    path = Path(_text(env, name) or default).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"{name} is {str(path)!r}, a folder; name the index file, e.g. "
+                          f"{path / 'archive.db'}")  # fmt: skip
+    return path
+
+
+def _telegram_token(env: Mapping[str, str], name: str) -> Secret | None:
+    token = _secret(env, name)
+    if token is not None and not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", token.reveal()):
+        raise ConfigError(
+            f"{name} is not a bot token: it looks like 123456789:AAH…, as @BotFather gives it"
+        )
+    return token
 
 
 def _patterns(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -188,6 +234,9 @@ class Settings:
     provider_concurrency: int = 4
     provider_rpm: int = 0
     configured: tuple[str, ...] = ("local",)  # the providers whose variables are set
+    # Things a user should fix that do not stop the program (a typo in a variable's name, a
+    # line of .env that cannot be read): shown once, one line each.
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def from_env(
@@ -195,16 +244,20 @@ class Settings:
     ) -> Settings:
         """Read settings from `environ` (default os.environ) over the values in `.env`."""
         env: dict[str, str] = {}
+        notes: list[str] = []
         if dotenv_path is not None and Path(dotenv_path).is_file():
-            from dotenv import dotenv_values
-
-            env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+            values, notes = _read_dotenv(Path(dotenv_path))
+            env.update(values)
         env.update(os.environ if environ is None else environ)
-        return cls._from_mapping(env)
+        read = _Recording(env)
+        settings = cls._from_mapping(read)
+        notes += _unknown_names(env, read.asked)
+        return dataclasses.replace(settings, warnings=tuple(notes))
 
     @classmethod
     def _from_mapping(cls, env: Mapping[str, str]) -> Settings:
-        output_dir = Path(_text(env, "IMAGEBOT_OUTPUT_DIR", "output"))
+        output_dir = _folder(env, "IMAGEBOT_OUTPUT_DIR", Path("output"))
+        db_path = _index_file(env, "IMAGEBOT_DB", output_dir / "archive.db")
         openai_key = _secret(env, "OPENAI_API_KEY")
         openai_base = _url(env, "OPENAI_BASE_URL")
         sd_urls = _url_list(env, "STABLE_DIFFUSION_URL")
@@ -243,15 +296,16 @@ class Settings:
             discord_token=_secret(env, "DISCORD_TOKEN"),
             discord_api_base=_url(env, "DISCORD_API_BASE", DEFAULT_DISCORD_API),
             discord_guild_ids=_id_list(env, "DISCORD_GUILD_IDS"),
-            telegram_token=_secret(env, "TELEGRAM_TOKEN"),
+            telegram_token=_telegram_token(env, "TELEGRAM_TOKEN"),
             telegram_api_base=_url(env, "TELEGRAM_API_BASE", DEFAULT_TELEGRAM_API),
             telegram_webhook_url=_url(env, "TELEGRAM_WEBHOOK_URL"),
             telegram_webhook_secret=_secret(env, "TELEGRAM_WEBHOOK_SECRET"),
             telegram_webhook_host=_text(env, "TELEGRAM_WEBHOOK_HOST", "127.0.0.1"),
-            telegram_webhook_port=_int(env, "TELEGRAM_WEBHOOK_PORT", 8080, minimum=1),
+            telegram_webhook_port=_int(env, "TELEGRAM_WEBHOOK_PORT", 8080, minimum=1,
+                                       maximum=65535),  # fmt: skip
             telegram_send_documents=_flag(env, "TELEGRAM_SEND_DOCUMENTS"),
             output_dir=output_dir,
-            db_path=Path(_text(env, "IMAGEBOT_DB") or output_dir / "archive.db"),
+            db_path=db_path,
             default_provider=default_provider,
             prompt_source=prompt_source,
             max_images=_int(env, "IMAGEBOT_MAX_IMAGES", 10, minimum=1),
@@ -311,6 +365,52 @@ class Settings:
             provider_concurrency=self.provider_concurrency,
             configured=self.configured,
         )
+
+
+class _Recording(dict):
+    """The environment, remembering which names the settings asked for."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        super().__init__(env)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def _unknown_names(env: Mapping[str, str], asked: set[str]) -> list[str]:
+    """One warning per IMAGEBOT_* name that is no setting, naming the nearest real one."""
+    import difflib
+
+    known = sorted(name for name in asked if name.startswith("IMAGEBOT_"))
+    notes = []
+    for name in sorted(env):
+        if name.startswith("IMAGEBOT_") and name not in asked:
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]}?" if near else ""
+            notes.append(f"{name} is not a setting and is ignored{hint}")
+    return notes
+
+
+def _read_dotenv(path: Path) -> tuple[dict[str, str], list[str]]:
+    """The values of a .env file, and one warning per line it cannot read (with the file)."""
+    import logging
+
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    with path.open(encoding="utf-8") as stream:
+        bad = [binding.original.line for binding in parse_stream(stream) if binding.error]
+    notes = [f"{path} line {line} is not NAME=value and is ignored" for line in bad]
+    quiet = logging.getLogger("dotenv.main")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its own warning names no file; ours above does
+    try:
+        values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    finally:
+        quiet.setLevel(level)
+    return values, notes
 
 
 def _reveal(secret: Secret | None) -> str | None:

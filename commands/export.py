@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from imagebot.providers.base import UsageError
 from imagebot.storage.csv_io import write_export
+from imagebot.storage.files import atomic_file
 
 if TYPE_CHECKING:
     from imagebot.storage.index import Index
@@ -43,14 +42,5 @@ def export_archive(
         if out is None:
             assert stream is not None
             return write_export(rows, stream)
-        target = Path(out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as temp:
-                count = write_export(rows, temp)
-            os.replace(temp_name, target)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        return count
+        with atomic_file(Path(out), "w", encoding="utf-8", newline="") as temp:
+            return write_export(rows, temp)

@@ -7,6 +7,7 @@ re-checks that its provider is still configured.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -94,7 +95,16 @@ JOB_TYPES: dict[str, type[Job]] = {
 
 def job_to_json(job: Job) -> dict[str, Any]:
     """The job's fields as JSON-able values (its kind is stored beside them)."""
-    return dataclasses.asdict(job)
+    # Field by field, not dataclasses.asdict: its deep copy cost a tenth of an admission.
+    data = {field.name: getattr(job, field.name) for field in _fields(type(job))}
+    if data.get("spec") is not None:
+        data["spec"] = dataclasses.asdict(data["spec"])
+    return data
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(cls)
 
 
 def job_from_json(kind: str, data: dict[str, Any]) -> Job:
@@ -102,7 +112,7 @@ def job_from_json(kind: str, data: dict[str, Any]) -> Job:
     cls = JOB_TYPES.get(kind)
     if cls is None:
         raise ValueError(f"unknown job kind {kind!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in _fields(cls)}
     values = {key: value for key, value in data.items() if key in names}
     if cls is GenerateJob and values.get("spec"):
         values["spec"] = PromptSpec(**values["spec"])

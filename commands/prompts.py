@@ -16,8 +16,8 @@ from imagebot.commands.generate import (
 )
 from imagebot.commands.moderation import banned_match
 from imagebot.commands.requester import CLI, Requester
-from imagebot.providers.base import PromptRequest, PromptSpec
-from imagebot.storage.csv_io import append_prompt_rows
+from imagebot.providers.base import PromptRequest, PromptSpec, UsageError
+from imagebot.storage.csv_io import PROMPT_COLUMNS, append_prompt_rows, csv_header
 from imagebot.storage.index import iso, tags_json, utc_now
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class PromptsRequest:
     theme: str | None = None
     role: str | None = None
     requester: Requester = CLI
+    seed: int | None = None
 
 
 def parse_prompts(
@@ -45,6 +46,7 @@ def parse_prompts(
     prompt_source: str | None = None,
     requester: Requester = CLI,
     maximum: int = CHAT_MAX_PROMPTS,
+    seed: int | None = None,
 ) -> PromptsRequest:
     """Check every argument before any work (UsageError on the first bad one)."""
     return PromptsRequest(
@@ -53,6 +55,7 @@ def parse_prompts(
         theme=check_theme(theme, config),
         role=parse_role(role),
         requester=requester,
+        seed=seed,
     )
 
 
@@ -60,7 +63,9 @@ async def make_prompts(services: Services, request: PromptsRequest) -> list[Prom
     """Prompt specs from the source, minus any whose words hit the banned list."""
     source = services.prompt_source(request.prompt_source)
     specs = await source.generate(
-        PromptRequest(count=request.count, role=request.role, theme=request.theme)
+        PromptRequest(
+            count=request.count, role=request.role, theme=request.theme, seed=request.seed
+        )
     )
     patterns = services.config.banned_words
     specs = [clean_spec(spec) for spec in specs]
@@ -86,6 +91,25 @@ async def make_prompts(services: Services, request: PromptsRequest) -> list[Prom
         ]
     )
     return kept
+
+
+def check_parent(path: Path, option: str) -> None:
+    """A file the user named goes into a folder that exists: a typo never makes folders."""
+    if not path.parent.is_dir():
+        raise UsageError(f"{option} {path}: the folder {path.parent} does not exist; create it "
+                         "first or choose another path")  # fmt: skip
+
+
+def check_prompts_csv(path: Path, *, explicit: bool) -> None:
+    """Refuse, before any work, to append prompt rows to a CSV with another header."""
+    if explicit:
+        check_parent(path, "--csv")
+    header = csv_header(path)
+    if header is not None and header != PROMPT_COLUMNS:
+        raise UsageError(
+            f"{path} is a CSV with the columns {','.join(header)}, not a prompts list "
+            f"({','.join(PROMPT_COLUMNS)}); it was left unchanged: choose another --csv file"
+        )
 
 
 def append_to_csv(specs: list[PromptSpec], path: Path) -> None:

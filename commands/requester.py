@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,7 @@ class Requester:
 
     def row(self) -> dict[str, Any]:
         """The index columns that say who asked."""
-        return dataclasses.asdict(self)
+        return dict(vars(self))  # flat fields: no deep copy needed
 
 
 CLI = Requester(platform="cli")

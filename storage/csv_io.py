@@ -42,6 +42,14 @@ def prompt_rows_csv(rows: Iterable[dict[str, str]], header: bool = True) -> str:
     return buffer.getvalue()
 
 
+def csv_header(path: Path) -> list[str] | None:
+    """The first row of an existing, non-empty CSV file; None when there is none yet."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    with path.open(encoding="utf-8", newline="") as stream:
+        return next(csv.reader(stream), None)
+
+
 def append_prompt_rows(path: Path, rows: list[dict[str, str]]) -> None:
     """Append rows to a prompts CSV, writing the header when the file is new or empty.
 

@@ -6,7 +6,10 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 SLUG_MAX = 60
 
@@ -19,19 +22,38 @@ def slugify(title: str) -> str:
     return slug or "untitled"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+def _umask() -> int:
+    # Read without a race: os.umask can only be read by setting it (once, at import).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give: other tools and web servers read it
+
+
+@contextmanager
+def atomic_file(path: Path, mode: str = "wb", **options: Any) -> Iterator[IO[Any]]:
+    """A file that appears at `path` whole, or not at all: a crash leaves the old file or the
+    new one. It gets the mode the umask gives (mkstemp alone would make it private)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
+        os.fchmod(handle, FILE_MODE)
+        with os.fdopen(handle, mode, **options) as temp:
+            yield temp
             temp.flush()
             os.fsync(temp.fileno())
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
+    with atomic_file(path) as temp:
+        temp.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -33,17 +33,33 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class BadIndex(Exception):
+    """The index file cannot be used (not a database, read-only, ...); it was left untouched."""
+
+
 class Index:
     """One SQLite file holding everything the bot must remember."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-        self.db = Database(conn)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        migrations.apply(self.db)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+            self.db = Database(conn)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            migrations.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            # Never "repair" a file we cannot read: it may be someone's data.
+            raise BadIndex(
+                f"the index {self.path} cannot be used ({exc}); it was left untouched: move it "
+                "aside, or point IMAGEBOT_DB at another file"
+            ) from None
+        except OSError as exc:
+            raise BadIndex(
+                f"the index {self.path} cannot be created ({exc.strerror or exc}); "
+                "check IMAGEBOT_DB and IMAGEBOT_OUTPUT_DIR"
+            ) from None
 
     def close(self) -> None:
         self.db.close()

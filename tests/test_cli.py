@@ -14,6 +14,7 @@ from PIL import Image
 
 from imagebot.bot.cli import main
 from imagebot.bot.legacy_cli import translate
+from imagebot.storage.archive import md_text
 
 ROOT = Path(__file__).resolve().parent.parent
 INFO_KEYS = {
@@ -65,7 +66,7 @@ def test_offline_generate_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
             assert picture.size == (320, 200)
         assert set(image) >= {"file", "width", "height", "seed", "sha256"}
     assert 5 <= len(info["metatags"]) <= 12
-    assert info["title"] in (folder / "info.md").read_text("utf-8")
+    assert md_text(info["title"]) in (folder / "info.md").read_text("utf-8")
 
 
 def test_batches_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,6 +78,7 @@ def test_batches_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert len(rows) == 3
     assert {row["provider"] for row in rows} == {"local"}
     assert all(Path(row["folder"]).is_dir() for row in rows)
+    assert capsys.readouterr().out == f"3 batches exported to {tmp_path / 'archive.csv'}\n"
     assert main(["export"]) == 0
     assert capsys.readouterr().out.startswith("title,description,metatags,prompt,created_at")
 
