@@ -30,6 +30,10 @@ log = logging.getLogger("imagebot.app")
 TOKENS = {"discord": "DISCORD_TOKEN", "telegram": "TELEGRAM_TOKEN"}
 
 
+class StartupError(Exception):
+    """A surface could not start for a reason outside the settings (the network): exit 1."""
+
+
 @dataclass
 class BotContext:
     """What every adapter shares."""

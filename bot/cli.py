@@ -300,8 +300,13 @@ def run_chat_bots(args: argparse.Namespace, settings: Any) -> int:
         platforms = [args.verb]
     for platform in platforms:  # before any work starts, as every setting is
         require_token(settings, platform)
+    from imagebot.bot.app import StartupError
+
     _log_to_stderr()
-    asyncio.run(run_bots(settings, platforms))
+    try:
+        asyncio.run(run_bots(settings, platforms))
+    except StartupError as exc:
+        return _fail(f"failed: {exc}", EXIT_FAILED)
     return EXIT_OK
 
 

@@ -149,3 +149,41 @@ def test_the_offline_renderer_says_what_it_is(
     assert "HORDE_API_KEY=0000000000" in err and "--provider horde" in err
     folder = Path(out.strip())
     assert "procedural offline renders" in (folder / "info.md").read_text("utf-8")
+
+
+def test_a_refused_telegram_token_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.telegram_server import FakeTelegram
+    from tests.fakes.threaded import FakeOnThread
+
+    with FakeOnThread(lambda: FakeTelegram("42:TEST")) as fake:
+        monkeypatch.setenv("TELEGRAM_TOKEN", "42:WRONG")
+        monkeypatch.setenv("TELEGRAM_API_BASE", fake.base_url)
+        status, _, err = run(["telegram"], capsys)
+    assert status == 2 and "TELEGRAM_TOKEN was refused" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unreachable_telegram_at_start_up_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_TOKEN", "42:TEST")
+    monkeypatch.setenv("TELEGRAM_API_BASE", "http://127.0.0.1:9")
+    status, _, err = run(["telegram"], capsys)
+    assert status == 1 and "cannot reach the Telegram Bot API at http://127.0.0.1:9" in err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if "imagebot: failed" in line]
+
+
+def test_a_refused_discord_token_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.discord_server import FakeDiscord
+    from tests.fakes.threaded import FakeOnThread
+
+    with FakeOnThread(FakeDiscord) as fake:
+        monkeypatch.setenv("DISCORD_TOKEN", "not-the-token")
+        monkeypatch.setenv("DISCORD_API_BASE", fake.api_base)
+        status, _, err = run(["discord"], capsys)
+    assert status == 2 and "DISCORD_TOKEN was refused" in err and "Traceback" not in err

@@ -16,15 +16,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
 from discord.ext import commands as bot_commands
 
+from imagebot.bot.app import StartupError
 from imagebot.bot.discord.port import TOKEN_LIFETIME, DiscordPort, upload_limit_of
 from imagebot.commands.invocation import Invocation
 from imagebot.commands.ports import ButtonId
 from imagebot.commands.requester import Requester
+from imagebot.providers.base import ConfigError
 
 if TYPE_CHECKING:
     from imagebot.bot.app import BotContext
@@ -198,10 +201,19 @@ class DiscordAdapter:
 
     async def login(self) -> None:
         """Log in over REST only: enough to post (`imagebot daily --once`)."""
-        discord.http.Route.BASE = self.settings.discord_api_base.rstrip("/")
+        api_base = self.settings.discord_api_base.rstrip("/")
+        discord.http.Route.BASE = api_base
         token = self.settings.discord_token
         assert token is not None
-        await self.bot.login(token.reveal())
+        try:
+            await self.bot.login(token.reveal())
+        except discord.LoginFailure:
+            raise ConfigError(
+                "DISCORD_TOKEN was refused by Discord (401 Unauthorized): copy the bot's token "
+                "again from the Developer Portal (Bot > Reset Token)"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise StartupError(f"cannot reach Discord at {api_base}: {exc}") from None
 
     async def start(self) -> None:
         """Log in (syncing commands if needed) and connect the gateway in the background."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from imagebot.bot.app import StartupError
 from imagebot.bot.settings import DEFAULT_TELEGRAM_API
 from imagebot.bot.telegram.port import TelegramContext, TelegramPort
 from imagebot.bot.telegram.send import Pacer, Sleep, with_flood_control
@@ -212,8 +213,10 @@ class TelegramBot:
         from aiogram.types import BotCommand
 
         commands = [BotCommand(command=c, description=d) for c, d in BOT_COMMANDS.items()]
-        await with_flood_control(
-            lambda: self.bot.set_my_commands(commands), sleep=self.context.sleep
+        await self._first_call(
+            lambda: with_flood_control(
+                lambda: self.bot.set_my_commands(commands), sleep=self.context.sleep
+            )
         )
         if self.settings.telegram_webhook_url:
             await self._start_webhook(self.settings.telegram_webhook_url)
@@ -228,6 +231,21 @@ class TelegramBot:
             ),
             name="telegram-polling",
         )
+
+    async def _first_call(self, call: Callable[[], Any]) -> None:
+        """The first Bot API call, with the reasons it fails said in one line each."""
+        from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+
+        try:
+            await call()
+        except TelegramUnauthorizedError:
+            raise ConfigError(
+                "TELEGRAM_TOKEN was refused by Telegram (401 Unauthorized): copy the token "
+                "again from @BotFather (/token)"
+            ) from None
+        except TelegramNetworkError as exc:
+            base = self.settings.telegram_api_base
+            raise StartupError(f"cannot reach the Telegram Bot API at {base}: {exc}") from None
 
     async def _start_webhook(self, url: str) -> None:
         from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application

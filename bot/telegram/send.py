@@ -189,11 +189,11 @@ async def with_flood_control(
                 raise
             log.warning("flood control on %s: waiting %s s", what, exc.retry_after)
             await sleep(exc.retry_after)
-        except (TelegramServerError, TelegramNetworkError):
+        except (TelegramServerError, TelegramNetworkError) as exc:
             # Sending twice is worse than a short delay, so only a couple of quick retries.
             if attempt >= 1:
                 raise
-            log.warning("Telegram failed on %s; retrying once", what, exc_info=True)
+            log.warning("Telegram failed on %s (%s); retrying once", what, exc)
             await sleep(1.0)
     raise AssertionError("unreachable")
 
