@@ -52,13 +52,27 @@ class PlatformAdapter(Protocol):
 
 
 def build_services(settings: Settings) -> Services:
-    """The commands' services from the settings: the one place paths and options are read."""
+    """The commands' services from the settings: the one place paths and options are read.
+
+    On every start (CLI or bot) the batches of processes that are gone are swept first.
+    """
     from imagebot.commands.services import Services
     from imagebot.storage.archive import Archive
     from imagebot.storage.index import Index
+    from imagebot.storage.owners import ProcessOwner, sweep
 
     db_path = Path(settings.db_path)
-    return Services(settings.command_config, Archive(settings.output_dir), lambda: Index(db_path))
+    archive = Archive(settings.output_dir)
+    owner = ProcessOwner(archive.root)
+    services = Services(
+        settings.command_config, archive, lambda: Index(db_path), owner=owner
+    )
+    try:
+        sweep(archive, services.index)
+    except BaseException:
+        owner.release()
+        raise
+    return services
 
 
 def require_token(settings: Settings, platform: str) -> None:

@@ -225,7 +225,7 @@ class Runtime:
             if job.user == user and not job.answered:
                 job._cancelled = True
                 self.jobs.finish(job.id, "cancelled", error="cancelled by the user")
-                task.cancel()
+                task.cancel("cancelled")  # the batch's recorded reason
                 tasks.append(task)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)

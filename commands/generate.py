@@ -6,10 +6,10 @@ import asyncio
 import random
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from imagebot.commands.archiving import BatchResult, archive_batch, index_row
 from imagebot.commands.catalog import MAX_THEME
 from imagebot.commands.moderation import banned_match
 from imagebot.commands.render import RenderOutcome, render_spec, report_progress
@@ -25,8 +25,7 @@ from imagebot.providers.base import (
     UsageError,
 )
 from imagebot.providers.catalog import check_prompt_source, check_provider
-from imagebot.storage.archive import ArchivedImage
-from imagebot.storage.index import iso, tags_json, utc_now
+from imagebot.storage.index import utc_now
 from imagebot.storage.text import clean, has_word
 
 if TYPE_CHECKING:
@@ -53,27 +52,6 @@ class GenerateRequest:
     requester: Requester = CLI
     spec: PromptSpec | None = None  # render this spec again instead of asking for a new one
     job_id: str | None = None  # the chat job this request runs for (batches.job_id)
-
-
-@dataclass
-class BatchResult:
-    """What one batch became: the archived folder and images, and what went wrong."""
-
-    batch_id: str
-    spec: PromptSpec
-    provider: str
-    model: str
-    folder: Path | None
-    images: list[ArchivedImage]
-    image_paths: list[Path]
-    errors: list[str] = field(default_factory=list)
-    fallback_from: list[str] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        if not self.images:
-            return "failed"
-        return "partial" if self.errors else "complete"
 
 
 def parse_count(value: Any, maximum: int, what: str = "count") -> int:
@@ -229,160 +207,32 @@ async def render_batch(
     fallback_from: list[str] = []
     outcome = RenderOutcome(images=[])
     provider = None
-    services.index.start_batch(_index_row(batch_id, spec, request, created))
-    for provider_id in _providers_to_try(request, services.config):
-        try:
-            provider = await services.provider(provider_id)
-        except (UsageError, ConfigError) as exc:
-            outcome.errors.append(ProviderError(provider_id, str(exc)))
-            continue
-        outcome = await render_spec(
-            provider,
-            spec,
-            request.size,
-            seeds,
-            services.render_slots(provider),
-            source=source,
-            progress=progress,
-            notes=notes,
-        )
-        if outcome.images or not all(isinstance(e, Unavailable) for e in outcome.errors):
-            break
-        fallback_from.append(provider_id)
-    return await _archive(
+    services.index.start_batch(index_row(batch_id, spec, request, created, services.owner))
+    try:
+        for provider_id in _providers_to_try(request, services.config):
+            try:
+                provider = await services.provider(provider_id)
+            except (UsageError, ConfigError) as exc:
+                outcome.errors.append(ProviderError(provider_id, str(exc)))
+                continue
+            outcome = await render_spec(
+                provider,
+                spec,
+                request.size,
+                seeds,
+                services.render_slots(provider),
+                source=source,
+                progress=progress,
+                notes=notes,
+            )
+            if outcome.images or not all(isinstance(e, Unavailable) for e in outcome.errors):
+                break
+            fallback_from.append(provider_id)
+    except BaseException as exc:
+        # Ctrl-C, /cancel, a stopping bot or a bug: the batch is never left 'rendering'.
+        reason = exc.args[0] if isinstance(exc, asyncio.CancelledError) and exc.args else None
+        services.index.finish_batch(batch_id, status="failed", error=reason or "interrupted")
+        raise
+    return await archive_batch(
         services, request, spec, batch_id, created, provider, outcome, fallback_from
     )
-
-
-def _index_row(
-    batch_id: str, spec: PromptSpec, request: GenerateRequest, created: Any
-) -> dict[str, Any]:
-    return {
-        "id": batch_id,
-        "title": spec.title,
-        "description": spec.description,
-        "metatags": tags_json(spec.metatags),
-        "prompt": spec.prompt,
-        "negative_prompt": spec.negative_prompt,
-        "prompt_source": spec.prompt_source,
-        "prompt_model": spec.prompt_model,
-        "provider": request.provider,
-        "size": str(request.size),
-        "role": spec.role,
-        "theme": spec.theme,
-        "created_at": iso(created),
-        "job_id": request.job_id,
-        **request.requester.row(),
-    }
-
-
-async def _archive(
-    services: Services,
-    request: GenerateRequest,
-    spec: PromptSpec,
-    batch_id: str,
-    created: Any,
-    provider: Any,
-    outcome: RenderOutcome,
-    fallback_from: list[str],
-) -> BatchResult:
-    """Write the batch folder (in a thread: fsyncs must not stall the chat) and index it."""
-    provider_id = provider.provider_id if provider is not None else request.provider
-    model = provider.model if provider is not None else ""
-    errors = [str(error) for error in outcome.errors]
-    index = services.index
-    result = BatchResult(batch_id, spec, provider_id, model, None, [], [], errors, fallback_from)
-    if not outcome.images:
-        index.finish_batch(batch_id, status="failed", error="; ".join(errors))
-        return result
-
-    def write_folder() -> Path:
-        archive = services.archive
-        staging = archive.stage(batch_id)
-        try:
-            for number, image in enumerate(outcome.images, 1):
-                result.images.append(
-                    archive.write_image(
-                        staging,
-                        number,
-                        image.data,
-                        extension=image.extension,
-                        width=image.width,
-                        height=image.height,
-                        seed=image.seed,
-                        revised_prompt=image.revised_prompt,
-                    )
-                )
-            info = batch_info(
-                batch_id, spec, request, provider, outcome, result.images, created, fallback_from
-            )
-            return archive.publish(staging, info, created)
-        except BaseException:
-            archive.discard(staging)
-            raise
-
-    try:
-        folder = await asyncio.to_thread(write_folder)
-    except BaseException:
-        # The index is written only from the loop's thread; its connection is shared.
-        index.finish_batch(batch_id, status="failed", error="writing the archive failed")
-        raise
-    result.folder = folder
-    result.image_paths = [folder / image.file for image in result.images]
-    index.finish_batch(
-        batch_id,
-        status=result.status,
-        error="; ".join(errors) or None,
-        folder=str(folder),
-        image_count=len(result.images),
-        provider=provider_id,
-        model=model,
-        rendered_size=str(outcome.rendered_size),
-    )
-    return result
-
-
-def batch_info(
-    batch_id: str,
-    spec: PromptSpec,
-    request: GenerateRequest,
-    provider: Any,
-    outcome: RenderOutcome,
-    images: list[ArchivedImage],
-    created: Any,
-    fallback_from: list[str],
-) -> dict[str, Any]:
-    """info.json (SPEC §4): both layers of the recipe, and every image."""
-    info: dict[str, Any] = {
-        "id": batch_id,
-        "title": spec.title,
-        "description": spec.description,
-        "metatags": list(spec.metatags),
-        "prompt": spec.prompt,
-        "negative_prompt": spec.negative_prompt,
-        "prompt_source": spec.prompt_source,
-        "prompt_model": spec.prompt_model,
-        "provider": provider.provider_id,
-        "model": provider.model,
-        "size": str(request.size),
-        "rendered_size": str(outcome.rendered_size),
-        "seed": images[0].seed if images else None,
-        "role": spec.role,
-        "theme": spec.theme,
-        "created_at": iso(created),
-        "requested_by": request.requester.info(),
-        "settings": dict(spec.settings),
-        "picks": dict(spec.picks),
-        "status": "partial" if outcome.errors else "complete",
-        "images": [image.info() for image in images],
-    }
-    if getattr(provider, "offline", False):
-        info["offline_render"] = True
-        info["note"] = "rendered offline by imagebot's procedural renderer, not by an AI model"
-    if outcome.softened_prompt:
-        info["softened_prompt"] = outcome.softened_prompt
-    if fallback_from:
-        info["fallback_from"] = fallback_from
-    if outcome.errors:
-        info["errors"] = [str(error) for error in outcome.errors]
-    return info

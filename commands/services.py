@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from imagebot.providers.base import ImageProvider, PromptSource
     from imagebot.storage.archive import Archive
     from imagebot.storage.index import Index
+    from imagebot.storage.owners import ProcessOwner
 
 
 class Services:
@@ -26,8 +27,10 @@ class Services:
         archive: Archive,
         open_index: Callable[[], Index],
         session: aiohttp.ClientSession | None = None,
+        owner: ProcessOwner | None = None,
     ):
         self.config = config
+        self._owner = owner
         self.archive = archive
         self._open_index = open_index
         self._index: Index | None = None
@@ -36,6 +39,11 @@ class Services:
         self._providers: dict[str, ImageProvider] = {}
         self._sources: dict[str, PromptSource] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
+
+    @property
+    def owner(self) -> str | None:
+        """This process's token on the batches it makes (see storage.owners)."""
+        return self._owner.token if self._owner is not None else None
 
     @property
     def index(self) -> Index:
@@ -82,3 +90,5 @@ class Services:
         if self._index is not None:
             self._index.close()
             self._index = None
+        if self._owner is not None:
+            self._owner.release()

@@ -8,6 +8,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from imagebot.storage.index import iso, utc_now
+from imagebot.storage.transactions import writing
 
 
 def _key(platform: str, chat_id: str | None) -> str:
@@ -34,7 +35,7 @@ class ChatSettingsStore:
     ) -> dict[str, Any]:
         """Replace the chat's settings with `values` (an empty dict removes the row)."""
         key = _key(platform, chat_id)
-        with self.db.atomic():
+        with writing(self.db):
             if not values:
                 self.db.execute("delete from chat_settings where id = ?", [key])
             else:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
@@ -53,18 +55,19 @@ def csv_header(path: Path) -> list[str] | None:
 def append_prompt_rows(path: Path, rows: list[dict[str, str]]) -> None:
     """Append rows to a prompts CSV, writing the header when the file is new or empty.
 
-    One write of the whole chunk, flushed and synced, so earlier rows are never touched.
+    One write of the whole chunk under an exclusive lock on the file, so processes appending
+    at once neither interleave rows nor both write a header; earlier rows are never touched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    new_file = not path.exists() or path.stat().st_size == 0
-    text = prompt_rows_csv(rows, header=new_file)
-    if not new_file:
-        with path.open("rb") as existing:
-            existing.seek(-1, 2)
-            if existing.read(1) not in (b"\n",):
+    with path.open("a+b") as stream:
+        fcntl.flock(stream, fcntl.LOCK_EX)
+        size = os.fstat(stream.fileno()).st_size
+        text = prompt_rows_csv(rows, header=size == 0)
+        if size:
+            stream.seek(-1, os.SEEK_END)
+            if stream.read(1) != b"\n":
                 text = "\r\n" + text
-    with path.open("a", encoding="utf-8", newline="") as stream:
-        stream.write(text)
+        stream.write(text.encode("utf-8"))
         stream.flush()
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from imagebot.storage.transactions import writing
+
 TABLE = "daily_schedules"
 
 
@@ -48,13 +50,13 @@ class DailyStore:
             "id": schedule_id(row["platform"], row["chat_id"]),
             "reply": json.dumps(row.get("reply") or {}, ensure_ascii=False),
         }
-        with self.db.atomic():
+        with writing(self.db):
             self.db[TABLE].upsert(record, pk="id")
         return self.get(row["platform"], row["chat_id"]) or {}
 
     def delete(self, platform: str, chat_id: str) -> bool:
         """Remove the chat's schedule; False when there was none."""
-        with self.db.atomic():
+        with writing(self.db):
             cursor = self.db.execute(
                 f"delete from {TABLE} where id = ?", [schedule_id(platform, chat_id)]
             )
@@ -85,7 +87,7 @@ class DailyStore:
         One conditional UPDATE is atomic in SQLite, across connections and processes, so
         two schedulers (or a restart after a crash mid-render) never post the same day twice.
         """
-        with self.db.atomic():
+        with writing(self.db):
             cursor = self.db.execute(
                 f"update {TABLE} set last_run_date = ?, last_role = coalesce(?, last_role) "
                 "where id = ? and coalesce(last_run_date, '') < ?",

@@ -13,6 +13,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from imagebot.storage.schema import migrations
+from imagebot.storage.transactions import writing
 
 
 def insert_row(db: Database, table: str, row: dict[str, Any]) -> None:
@@ -20,7 +21,7 @@ def insert_row(db: Database, table: str, row: dict[str, Any]) -> None:
     first, and this runs for every job and batch of a busy bot."""
     columns = ", ".join(row)
     marks = ", ".join("?" for _ in row)
-    with db.atomic():
+    with writing(db):
         db.execute(f"insert into {table} ({columns}) values ({marks})", list(row.values()))
 
 
@@ -31,6 +32,9 @@ def utc_now() -> datetime:
 def iso(moment: datetime) -> str:
     """ISO 8601 UTC with a Z, to the second."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+BUSY_TIMEOUT = 30.0  # seconds one attempt waits for another writer (storage.transactions retries)
 
 
 class BadIndex(Exception):
@@ -44,11 +48,12 @@ class Index:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT, check_same_thread=False)
             self.db = Database(conn)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            migrations.apply(self.db)
+            with writing(self.db):  # processes opening a new archive at once migrate in turn
+                migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:
             # Never "repair" a file we cannot read: it may be someone's data.
             raise BadIndex(
@@ -87,7 +92,7 @@ class Index:
         """Mark a batch complete, partial or failed, with what it became (folder, count...)."""
         values = {"status": status, "error": error, **fields}
         assignments = ", ".join(f"{column} = ?" for column in values)
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 f"update batches set {assignments} where id = ?", [*values.values(), batch_id]
             )
@@ -148,7 +153,7 @@ class Index:
             )
         ]
         if ids:
-            with self.db.atomic():
+            with writing(self.db):
                 self.db.execute(
                     "update batches set status = 'failed', error = ? "
                     "where job_id = ? and status = 'rendering'",
@@ -158,7 +163,7 @@ class Index:
 
     def mark_deleted(self, batch_id: str, by: str | None) -> None:
         """The chat post was deleted; the archive keeps the files and says who deleted it."""
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 "update batches set deleted_at = ?, deleted_by = ? where id = ?",
                 [iso(utc_now()), by, batch_id],
@@ -167,7 +172,7 @@ class Index:
     # ---------------------------------------------------------------- prompts
 
     def record_prompts(self, rows: list[dict[str, Any]]) -> None:
-        with self.db.atomic():
+        with writing(self.db):
             self.db["prompts"].insert_all(rows)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from imagebot.storage.index import insert_row, iso, utc_now
+from imagebot.storage.transactions import writing
 
 # Jobs that count against the daily quota: asked for and not given back by a failure/cancel.
 QUOTA_STATUSES = ("accepted", "running", "done")
@@ -56,7 +57,7 @@ class JobStore:
         return [_decode(row) for row in self.db.query(sql, platforms)]
 
     def mark_running(self, job_id: str) -> None:
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 "update jobs set status = 'running', started_at = ?, "
                 "attempts = coalesce(attempts, 0) + 1 where id = ?",
@@ -65,7 +66,7 @@ class JobStore:
 
     def record_result(self, job_id: str, result: dict[str, Any]) -> None:
         """Remember what the job produced (e.g. its archived batches) before answering."""
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 "update jobs set result = ? where id = ?",
                 [json.dumps(result, ensure_ascii=False), job_id],
@@ -75,7 +76,7 @@ class JobStore:
         self, job_id: str, status: str, *, error: str | None = None, answered: bool = True
     ) -> None:
         """Mark a job done, failed or cancelled; `answered` says the user was told."""
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 "update jobs set status = ?, error = ?, answered = ?, finished_at = ? where id = ?",
                 [status, error, int(answered), iso(utc_now()), job_id],
@@ -83,7 +84,7 @@ class JobStore:
 
     def requeue(self, job_id: str) -> None:
         """An interrupted job goes back to 'accepted', to be resumed by the next start."""
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 "update jobs set status = 'accepted' where id = ? and status = 'running'",
                 [job_id],

@@ -7,6 +7,7 @@ import json
 from sqlite_utils import Database
 
 from imagebot.storage.index import iso, utc_now
+from imagebot.storage.transactions import writing
 
 
 def _key(platform: str, chat_id: int | str, message_id: int | str) -> str:
@@ -22,7 +23,7 @@ class PostStore:
 
     def remember(self, chat_id: int, message_id: int, parts: list[int]) -> None:
         """Record that `parts` belong to the post whose buttons are on `message_id`."""
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute(
                 "insert or replace into posts (id, parts, created_at) values (?, ?, ?)",
                 [_key(self.platform, chat_id, message_id), json.dumps(parts), iso(utc_now())],
@@ -34,6 +35,6 @@ class PostStore:
         rows = self.db.execute("select parts from posts where id = ?", [key]).fetchall()
         if not rows:
             return None
-        with self.db.atomic():
+        with writing(self.db):
             self.db.execute("delete from posts where id = ?", [key])
         return [int(part) for part in json.loads(rows[0][0])]

@@ -161,3 +161,10 @@ def m007_chat_settings(db: Database) -> None:
         },
         pk="id",
     )
+
+
+@migrations()
+def m008_batch_owner(db: Database) -> None:
+    # Which process is making a batch (its lock in <output>/.owners): a batch left
+    # 'rendering' by a process that is gone is marked failed at the next start.
+    db["batches"].add_column("owner", str)
