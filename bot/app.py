@@ -64,9 +64,7 @@ def build_services(settings: Settings) -> Services:
     db_path = Path(settings.db_path)
     archive = Archive(settings.output_dir)
     owner = ProcessOwner(archive.root)
-    services = Services(
-        settings.command_config, archive, lambda: Index(db_path), owner=owner
-    )
+    services = Services(settings.command_config, archive, lambda: Index(db_path), owner=owner)
     try:
         sweep(archive, services.index)
     except BaseException:

@@ -190,9 +190,7 @@ class Runtime:
         }
         self.jobs.add(row)
         self._seq += 1
-        self._queue.push(
-            ActiveJob(job_id, job, requester, port, seq=self._seq, _store=self.jobs)
-        )
+        self._queue.push(ActiveJob(job_id, job, requester, port, seq=self._seq, _store=self.jobs))
         self._dispatch()
         if job_id in self._running:
             return Ticket(job_id, 0)

@@ -301,8 +301,9 @@ class Settings:
             telegram_webhook_url=_url(env, "TELEGRAM_WEBHOOK_URL"),
             telegram_webhook_secret=_secret(env, "TELEGRAM_WEBHOOK_SECRET"),
             telegram_webhook_host=_text(env, "TELEGRAM_WEBHOOK_HOST", "127.0.0.1"),
-            telegram_webhook_port=_int(env, "TELEGRAM_WEBHOOK_PORT", 8080, minimum=1,
-                                       maximum=65535),  # fmt: skip
+            telegram_webhook_port=_int(
+                env, "TELEGRAM_WEBHOOK_PORT", 8080, minimum=1, maximum=65535
+            ),  # fmt: skip
             telegram_send_documents=_flag(env, "TELEGRAM_SEND_DOCUMENTS"),
             output_dir=output_dir,
             db_path=db_path,

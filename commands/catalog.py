@@ -78,8 +78,13 @@ COMMANDS: tuple[Command, ...] = (
         "prompts",
         "Write prompt specs, attached as prompts.csv",
         (
-            Arg("count", "count", f"how many prompt specs (1-{CHAT_MAX_PROMPTS}, default 10)",
-                "10", maximum=CHAT_MAX_PROMPTS),
+            Arg(
+                "count",
+                "count",
+                f"how many prompt specs (1-{CHAT_MAX_PROMPTS}, default 10)",
+                "10",
+                maximum=CHAT_MAX_PROMPTS,
+            ),
             THEME,
         ),
         allow_listed=True,
@@ -87,8 +92,15 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "export",
         "Moderators: this chat's archive as CSV",
-        (Arg("days", "number", "only the last N days (default: everything)", "7",
-             maximum=MAX_EXPORT_DAYS),),
+        (
+            Arg(
+                "days",
+                "number",
+                "only the last N days (default: everything)",
+                "7",
+                maximum=MAX_EXPORT_DAYS,
+            ),
+        ),
         moderators=True,
         private=True,
         slow=True,
@@ -100,8 +112,12 @@ COMMANDS: tuple[Command, ...] = (
             Command(
                 "set",
                 "Post one batch here every day at TIME (UTC)",
-                (Arg("time", "time", "HH:MM, UTC", "09:30", required=True), PROVIDER, SIZE,
-                 Arg("count", "number", COUNT.description, "4", maximum="max_images")),
+                (
+                    Arg("time", "time", "HH:MM, UTC", "09:30", required=True),
+                    PROVIDER,
+                    SIZE,
+                    Arg("count", "number", COUNT.description, "4", maximum="max_images"),
+                ),
                 moderators=True,
             ),
             Command("off", "Stop the daily post here", moderators=True),
@@ -116,15 +132,26 @@ COMMANDS: tuple[Command, ...] = (
             Command(
                 "set",
                 "Moderators: change one default",
-                (Arg("key", "key", "what to change", "size", required=True, choices=SETTING_KEYS),
-                 Arg("value", "text", "the new value", "512x512", required=True, maximum=100)),
+                (
+                    Arg(
+                        "key", "key", "what to change", "size", required=True, choices=SETTING_KEYS
+                    ),
+                    Arg("value", "text", "the new value", "512x512", required=True, maximum=100),
+                ),
                 moderators=True,
             ),
             Command(
                 "reset",
                 "Moderators: back to the bot's defaults (one key, or all)",
-                (Arg("key", "key", "what to reset (default: everything)", "size",
-                     choices=SETTING_KEYS),),
+                (
+                    Arg(
+                        "key",
+                        "key",
+                        "what to reset (default: everything)",
+                        "size",
+                        choices=SETTING_KEYS,
+                    ),
+                ),
                 moderators=True,
             ),
         ),

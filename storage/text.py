@@ -8,9 +8,7 @@ import unicodedata
 
 # C0 (but newline and tab, handled below), DEL, C1, and the bidirectional controls that can
 # reorder what a reader sees (embeddings, overrides, isolates, marks).
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SPACES = re.compile(r"[ \t]+")
 
 

@@ -93,5 +93,3 @@ async def posted_batch(
         return next((m for m in messages if m.attachments and m.embeds), None)
 
     return await fake.wait_for(found, timeout, what)
-
-

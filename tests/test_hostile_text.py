@@ -106,7 +106,7 @@ def test_info_md_escapes_markdown_and_html() -> None:
 
 
 def test_export_csv_cells_are_clean(tmp_path: Path) -> None:
-    assert main(["generate", "1", "64x64", "--theme", "=HYPERLINK(\"x\")\x1b"]) == 0
+    assert main(["generate", "1", "64x64", "--theme", '=HYPERLINK("x")\x1b']) == 0
     assert main(["export", "--out", str(tmp_path / "e.csv")]) == 0
     [row] = list(csv.DictReader(io.StringIO((tmp_path / "e.csv").read_text("utf-8"))))
     assert "\x1b" not in "".join(row.values())

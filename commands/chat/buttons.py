@@ -35,9 +35,7 @@ async def delete(
 ) -> None:
     """Delete the post (the requester or a moderator); the archive keeps the batch."""
     requester = invocation.requester
-    own = row.get("platform") == requester.platform and row.get("user_id") == str(
-        requester.user_id
-    )
+    own = row.get("platform") == requester.platform and row.get("user_id") == str(requester.user_id)
     if not (own or invocation.is_moderator):
         raise NotAllowed("only the person who asked for this batch or a moderator can delete it")
     await port.delete_post()

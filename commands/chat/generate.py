@@ -271,4 +271,3 @@ async def progress_text(port: ReplyPort, text: str) -> None:
         await port.progress(text)
     except Exception:
         log.warning("progress update failed", exc_info=True)
-

@@ -100,9 +100,7 @@ def parse_value(key: str, text: str, config: CommandConfig) -> Any:
             raise UsageError(f"spoiler {value!r} is not allowed")
         return SWITCH[value.lower()]
     except UsageError:
-        raise UsageError(
-            f"{key} cannot be {value!r}: use {allowed_values(key, config)}"
-        ) from None
+        raise UsageError(f"{key} cannot be {value!r}: use {allowed_values(key, config)}") from None
 
 
 def show_text(values: dict[str, Any], config: CommandConfig) -> str:
