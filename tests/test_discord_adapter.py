@@ -147,11 +147,12 @@ async def test_expired_token_falls_back_to_a_channel_message_with_mention(
         "user_id": fake.member.user.id,
     }
     port = bot.adapter.bot.port_from_reply(reply)
-    await port.text("Your request failed: the provider timed out")
+    await port.text("Your request failed for @everyone: the provider timed out")
     [message] = fake.channel_messages
-    assert (
-        message.content == f"<@{fake.member.user.id}> Your request failed: the provider timed out"
+    assert message.content == (
+        f"<@{fake.member.user.id}> Your request failed for @everyone: the provider timed out"
     )
+    assert message.pings == [f"<@{fake.member.user.id}>"]  # the requester, nobody else
     assert fake.requests_to("/webhooks/") == []
 
 

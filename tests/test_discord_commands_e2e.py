@@ -107,3 +107,20 @@ async def test_daily_set_show_off(fake: FakeDiscord, bot: Running) -> None:
     [off] = await answers(fake, await say(fake, "daily off", user=mod), "/daily off")
     assert off.content == "Daily post turned off for this chat."
     assert refused_requests(fake) == []
+
+
+async def test_user_text_never_pings_anyone_but_the_requester(
+    fake: FakeDiscord, bot: Running
+) -> None:
+    role = fake.guild.id  # any role id: the theme tries @everyone, a role and @here
+    theme = f"@everyone <@&{role}> @here harbour"
+    prompts = await say(fake, "prompts", {"count": 2, "theme": theme})
+    [message] = await fake.wait_for(
+        lambda: [m for m in fake.messages_for_interaction(prompts.id) if m.attachments] or None,
+        what="prompts.csv",
+    )
+    assert "@everyone" in message.content  # the titles are shown as written...
+    assert message.pings == []  # ...and ping nobody
+    generate = await say(fake, "generate", {"count": 1, "size": "64x64", "theme": theme})
+    await posted_batch(fake, generate, "the batch")
+    assert [m.pings for m in fake.messages.values() if m.pings] == []

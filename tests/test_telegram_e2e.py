@@ -440,3 +440,16 @@ async def test_daily_set_show_off(running: Running) -> None:
     texts = await fake.wait_for(lambda: fake.texts(GROUP) if len(fake.texts(GROUP)) >= 3 else None)
     assert any(t.startswith("Daily post: every day at 09:30 UTC") for t in texts)
     assert "Daily post turned off for this chat." in texts
+
+
+async def test_user_text_never_becomes_a_mention(running: Running) -> None:
+    fake = running.fake
+    fake.send_command(GROUP, USER, "/prompts 2 @everyone_here and @admin_team harbour")
+    await fake.wait_for(lambda: [r for r in fake.sent if r.method == "sendDocument"])
+    fake.send_command(GROUP, USER, "/generate 1 64x64 @everyone_here harbour")
+    await fake.wait_for(lambda: running.buttons_messages(GROUP))
+    ours = [m for m in fake.messages.values() if m["from"]["id"] == fake.bot_user["id"]]
+    shown = [m.get("text") or m.get("caption") or "" for m in ours]
+    assert any("everyone_here" in text for text in shown)  # the words are shown as typed...
+    mentions = [m for m in ours if "entities" in m or "caption_entities" in m]
+    assert mentions == []  # ...and notify nobody

@@ -114,6 +114,8 @@ class ImageBot(bot_commands.Bot):
         # Slash commands and buttons arrive as interactions whatever the intents; the message
         # intents would echo every defer, edit and post back to the bot as gateway events.
         options.setdefault("intents", discord.Intents(guilds=True))
+        # Every message pings nobody unless it says whom (bot/discord/port.only_pinging).
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(command_prefix=bot_commands.when_mentioned, help_command=None, **options)
         self.services = services
         self.chat = chat

@@ -143,7 +143,9 @@ class DiscordPort:
                 log.info("interaction token expired; answering in the channel instead")
         mention = self._mention()
         content = kwargs.pop("content", None) or ""
-        content = f"{mention} {content}".strip() if mention else content
+        if mention and mention not in content:
+            content = f"{mention} {content}".strip()
+            kwargs["allowed_mentions"] = only_pinging(self.reply.get("user_id"))
         channel = await self._channel()
         await channel.send(content=_cut(content, CONTENT_MAX) or None, **kwargs)
 
@@ -187,6 +189,7 @@ class DiscordPort:
             kwargs["view"] = self.view_factory(post)
         if post.mention and (self.interaction is None or not self._token_alive()):
             kwargs["content"] = f"<@{post.mention}>"
+            kwargs["allowed_mentions"] = only_pinging(post.mention)
         await self._send(**kwargs)
         await self._clear_progress()
 
@@ -212,6 +215,14 @@ class DiscordPort:
         except discord.HTTPException:
             log.debug("could not delete the progress message", exc_info=True)
         self._edited_original = False
+
+
+def only_pinging(user_id: Any) -> discord.AllowedMentions:
+    """Allowed mentions for a message that pings its requester and nobody else (the client's
+    default, set in the adapter, pings nobody: user and LLM text may hold @everyone)."""
+    return discord.AllowedMentions(
+        everyone=False, roles=False, replied_user=False, users=[discord.Object(int(user_id))]
+    )
 
 
 def upload_limit_of(interaction: discord.Interaction) -> int:

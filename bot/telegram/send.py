@@ -32,8 +32,16 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# "@name" in text we post (a theme, an LLM's title) would notify that user: a word joiner after
+# the "@" keeps the text as written but stops Telegram from making it a mention.
+MENTION_START = re.compile(r"@(?=\w)")
+WORD_JOINER = "\u2060"
+
+
 def cut(text: str, limit: int) -> str:
-    """`text` shortened with an ellipsis so that it is at most `limit` UTF-16 units."""
+    """`text` as the bot posts it: no @mentions, shortened with an ellipsis to at most `limit`
+    UTF-16 units. Every text and caption the bot sends goes through here."""
+    text = MENTION_START.sub("@" + WORD_JOINER, text)
     if utf16_len(text) <= limit:
         return text
     if limit <= 0:

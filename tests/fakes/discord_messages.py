@@ -11,6 +11,7 @@ defer's ephemeral flag.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -89,6 +90,7 @@ class MessageRoutes:
             components=list(payload.get("components") or []),
             attachments=self.rest.store_uploads(channel_id, new),
             flags=flags,
+            pings=pings(payload),
         )
         if interaction is not None:
             message.webhook_id = self.fake.application_id
@@ -105,6 +107,7 @@ class MessageRoutes:
         self.rest.validate(payload, [u for u, _ in new], kept, require_body=False)
         if "content" in payload:
             message.content = payload["content"] or ""
+            message.pings = pings(payload)
         if "embeds" in payload:
             message.embeds = list(payload["embeds"] or [])
         if "components" in payload:
@@ -335,3 +338,26 @@ class MessageRoutes:
         message.deleted = True
         await self._announce("MESSAGE_DELETE", message)
         return web.Response(status=204)
+
+
+MENTION = re.compile(r"@everyone|@here|<@!?(\d+)>|<@&(\d+)>")
+
+
+def pings(payload: dict[str, Any]) -> list[str]:
+    """Who a message notifies, as Discord decides from its content and `allowed_mentions`
+    (absent: every mention in the text pings; `parse` lists the kinds allowed wholesale,
+    `users` / `roles` the ids allowed one by one)."""
+    allowed = payload.get("allowed_mentions")
+    parse = {"everyone", "users", "roles"} if allowed is None else set(allowed.get("parse") or [])
+    users = {str(u) for u in (allowed or {}).get("users") or []}
+    roles = {str(r) for r in (allowed or {}).get("roles") or []}
+    found = []
+    for match in MENTION.finditer(payload.get("content") or ""):
+        user, role = match.group(1), match.group(2)
+        if user and ("users" in parse or user in users):
+            found.append(f"<@{user}>")
+        elif role and ("roles" in parse or role in roles):
+            found.append(f"<@&{role}>")
+        elif not (user or role) and "everyone" in parse:
+            found.append(match.group(0))
+    return found

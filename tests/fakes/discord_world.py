@@ -328,6 +328,7 @@ class StoredMessage:
     edited_timestamp: str | None = None
     deleted: bool = False
     edits: int = 0
+    pings: list[str] = field(default_factory=list)  # who Discord notified: "@everyone", "<@id>"
 
     @property
     def ephemeral(self) -> bool:

@@ -37,6 +37,9 @@ from tests.fakes.telegram_wire import (
     visible_text,
 )
 
+# An @username Telegram turns into a mention entity: 5-32 letters, digits or underscores.
+USERNAME_MENTION = re.compile(r"(?<![\w@])@[A-Za-z][A-Za-z0-9_]{4,31}(?![\w])")
+
 
 class BotApiState:
     """What the Bot API server knows about one bot, and the methods that change it."""
@@ -212,6 +215,13 @@ class BotApiState:
         message_id = self._next_message_id(chat["id"])
         message = {"message_id": message_id, "from": self.bot_user, "chat": chat}
         message |= {"date": self._date()} | {k: v for k, v in content.items() if v is not None}
+        shown = message.get("text") or message.get("caption") or ""
+        mentions = [
+            {"type": "mention", "offset": utf16_len(shown[: m.start()]), "length": len(m[0])}
+            for m in USERNAME_MENTION.finditer(shown)
+        ]
+        if mentions:  # as Telegram parses them: each notifies that user in a group
+            message["entities" if "text" in message else "caption_entities"] = mentions
         self.messages[(chat["id"], message_id)] = message
         return message
 
