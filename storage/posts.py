@@ -21,13 +21,24 @@ class PostStore:
         self.db = db
         self.platform = platform
 
-    def remember(self, chat_id: int, message_id: int, parts: list[int]) -> None:
-        """Record that `parts` belong to the post whose buttons are on `message_id`."""
+    def remember(
+        self, chat_id: int, message_id: int, parts: list[int], batch_id: str | None = None
+    ) -> None:
+        """Record that `parts` belong to the post of `batch_id` whose buttons are on
+        `message_id`."""
+        key = _key(self.platform, chat_id, message_id)
         with writing(self.db):
             self.db.execute(
-                "insert or replace into posts (id, parts, created_at) values (?, ?, ?)",
-                [_key(self.platform, chat_id, message_id), json.dumps(parts), iso(utc_now())],
+                "insert or replace into posts (id, parts, created_at, batch_id) "
+                "values (?, ?, ?, ?)",
+                [key, json.dumps(parts), iso(utc_now()), batch_id],
             )
+
+    def batch_on(self, chat_id: int, message_id: int) -> str | None:
+        """The batch posted in that message, when known."""
+        key = _key(self.platform, chat_id, message_id)
+        rows = self.db.execute("select batch_id from posts where id = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
 
     def take(self, chat_id: int, message_id: int) -> list[int] | None:
         """The other messages of that post (forgetting them), or None when unknown."""

@@ -168,3 +168,10 @@ def m008_batch_owner(db: Database) -> None:
     # Which process is making a batch (its lock in <output>/.owners): a batch left
     # 'rendering' by a process that is gone is marked failed at the next start.
     db["batches"].add_column("owner", str)
+
+
+@migrations()
+def m009_post_batch(db: Database) -> None:
+    # The batch a posted message shows: a button pressed on it must be for that batch (button
+    # data comes from the client and is not trusted).
+    db["posts"].add_column("batch_id", str)

@@ -453,3 +453,18 @@ async def test_user_text_never_becomes_a_mention(running: Running) -> None:
     assert any("everyone_here" in text for text in shown)  # the words are shown as typed...
     mentions = [m for m in ours if "entities" in m or "caption_entities" in m]
     assert mentions == []  # ...and notify nobody
+
+
+async def test_a_forged_delete_for_another_batch_deletes_nothing(running: Running) -> None:
+    fake = running.fake
+    fake.send_command(GROUP, USER, "/generate 1 64x64")
+    (victim,) = await fake.wait_for(lambda: running.buttons_messages(GROUP))
+    fake.send_command(GROUP, OTHER, "/generate 1 64x64")
+    await fake.wait_for(lambda: len(running.buttons_messages(GROUP)) == 2)
+    rows = running.services.index.db.query("select id, user_id from batches")
+    own = next(row["id"] for row in rows if row["user_id"] == str(OTHER))
+    # The attacker's own batch id, on the victim's post: the owner check must see the post.
+    fake.press_button(victim, f"ib:delete:{own}", OTHER, forged=True)
+    (answer,) = await fake.wait_for(lambda: list(fake.callback_answers.values()))
+    assert answer["show_alert"] and "does not belong to this post" in answer["text"]
+    assert fake.message(GROUP, victim.message_id) is not None

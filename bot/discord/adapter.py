@@ -27,7 +27,7 @@ from imagebot.bot.discord.port import TOKEN_LIFETIME, DiscordPort, upload_limit_
 from imagebot.commands.invocation import Invocation
 from imagebot.commands.ports import ButtonId
 from imagebot.commands.requester import Requester
-from imagebot.providers.base import ConfigError
+from imagebot.providers.base import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from imagebot.bot.app import BotContext
@@ -60,7 +60,20 @@ class BatchButton(discord.ui.DynamicItem[discord.ui.Button], template=ButtonId.P
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
         assert isinstance(client, ImageBot)
-        await client.run_command(interaction, "button", {"custom_id": self.item.custom_id})
+        posted = posted_batch(interaction.message)
+        args = {"custom_id": self.item.custom_id, "posted_batch": posted}
+        await client.run_command(interaction, "button", args)
+
+
+def posted_batch(message: discord.Message | None) -> str | None:
+    """The batch a message's own buttons are for (a pressed id must be one of them)."""
+    for row in getattr(message, "components", None) or []:
+        for child in getattr(row, "children", []):
+            try:
+                return ButtonId.unpack(getattr(child, "custom_id", None) or "").batch_id
+            except UsageError:
+                continue
+    return None
 
 
 def batch_view(post: BatchPost) -> discord.ui.View:

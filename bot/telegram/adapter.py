@@ -185,7 +185,10 @@ class TelegramBot:
         invocation = Invocation(
             requester=self._requester(user, chat.id),
             command="button",
-            args={"custom_id": query.data},
+            args={
+                "custom_id": query.data,
+                "posted_batch": self.context.posts.batch_on(chat.id, message.message_id),
+            },
             is_moderator=await self.admins.is_moderator(chat.id, chat.type, user.id),
             reply={k: v for k, v in reply.items() if k != "callback_query_id"},
         )

@@ -265,7 +265,7 @@ class TelegramPort:
             ),
             what="sendMessage",
         )
-        self.context.posts.remember(self.chat_id, message.message_id, album)
+        self.context.posts.remember(self.chat_id, message.message_id, album, post.batch_id)
 
     async def delete_post(self) -> None:
         """Delete the message the button was on and the album above it."""

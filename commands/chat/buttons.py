@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 async def press(chat: ChatCommands, invocation: Invocation, port: ReplyPort) -> None:
     """One press: the button's id is untrusted, so it is unpacked and its batch looked up."""
     button = ButtonId.unpack(str(invocation.args.get("custom_id") or ""))
+    posted = invocation.args.get("posted_batch")  # what the message shows, when the adapter knows
+    if posted and posted != button.batch_id:
+        raise UsageError("that button does not belong to this post; it does nothing")
     row = chat.services.index.get_batch(button.batch_id)
     if row is None:
         raise UsageError("that batch is no longer in the archive")

@@ -124,15 +124,19 @@ class FakeTelegram(BotApiState):
         message: SentRecord | Mapping[str, Any],
         callback_data: str,
         user: int | Mapping[str, Any],
+        *,
+        forged: bool = False,
     ) -> dict:
-        """Queue a callback_query for a button of a message the bot sent (as it now shows)."""
+        """Queue a callback_query for a button of a message the bot sent (as it now shows);
+        `forged`: data no button carries, as a modified client or a replayed update sends."""
         ref = message.messages[0] if isinstance(message, SentRecord) else message
         chat_id = ref["chat"]["id"]
         current = self.messages.get((chat_id, ref["message_id"]))
         if current is None:
             raise ValueError(f"message {ref['message_id']} in chat {chat_id} is not shown")
         rows = (current.get("reply_markup") or {}).get("inline_keyboard", [])
-        if not any(b.get("callback_data") == callback_data for row in rows for b in row):
+        shown = any(b.get("callback_data") == callback_data for row in rows for b in row)
+        if not (shown or forged):
             raise ValueError(f"no button with callback_data {callback_data!r} on that message")
         query = {
             "id": str(next(self._ids) * 7919 + 10**15),
