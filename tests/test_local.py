@@ -221,18 +221,20 @@ def test_different_subjects_get_different_motifs_and_no_subject_none() -> None:
     assert choose_motif("a quiet evening") is None
 
 
-async def test_fox_and_hare_are_different_pictures() -> None:
-    fox = await render("a fox in a meadow", "animal-photographer", seed=3)
-    hare = await render("a hare in a meadow", "animal-photographer", seed=3)
-    assert difference(fox, hare) > 4
+def coarse_difference(a: bytes, b: bytes) -> float:
+    """Mean RGB difference of two images shrunk to 8x8: layout and palette, not grain."""
+
+    def shrink(data: bytes) -> Image.Image:
+        return opened(data).resize((8, 8), Image.Resampling.BOX)
+
+    return sum(ImageStat.Stat(ImageChops.difference(shrink(a), shrink(b))).mean) / 3
 
 
 async def test_seeds_of_one_prompt_differ_visibly() -> None:
-    images = [
-        await render("a fox in a meadow", "animal-photographer", seed=s) for s in (1, 2, 3, 4)
-    ]
+    prompt = "a glowing portal in the ruins"
+    images = [await render(prompt, "fantasy-artist", seed=s) for s in (1, 2, 3, 4)]
     for a, b in itertools.combinations(images, 2):
-        assert difference(a, b) > 15
+        assert coarse_difference(a, b) > 17  # composition and palette move, not only grain
 
 
 # --------------------------------------------------------------------------- Vary and Upscale
