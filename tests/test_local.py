@@ -206,6 +206,10 @@ async def test_a_painting_failure_is_one_clear_provider_error(monkeypatch) -> No
         ("a cat asleep on a windowsill", "cat"),
         ("a horned beast in a cave", "creature"),
         ("portrait of an old sailor", "person"),
+        ("a fine art painting, Кот на крыше на закате", "cat"),
+        ("屋根の上の猫", "cat"),
+        ("חתול על הגג בשקיעה", "cat"),
+        ("قطة على السطح عند الغروب", "cat"),
     ],
 )
 def test_the_motif_is_what_the_prompt_names(prompt: str, motif: str) -> None:

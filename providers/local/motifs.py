@@ -45,7 +45,25 @@ MOTIF_WORDS: dict[str, tuple[str, ...]] = {
     "creature": ("monster", "creature", "demon", "beast", "dragon", "kaiju", "ghoul", "golem",
                  "leviathan", "wyrm", "troll", "hydra", "elemental"),
 }  # fmt: skip
+# Themes arrive in any language (issue 11.2): a few common words, so "Кот на крыше" is a cat.
+OTHER_WORDS: dict[str, tuple[str, ...]] = {
+    "cat": ("кот", "кота", "коту", "котом", "коты", "кошка", "кошки", "котёнок", "котенок",
+            "собака", "пёс", "猫", "犬", "חתול", "כלב", "قطة", "قط", "كلب"),
+    "fox": ("лиса", "лисы", "лис", "лисица", "狐", "שועל", "ثعلب"),
+    "hare": ("заяц", "зайца", "кролик", "兎", "うさぎ", "ארנב", "أرنب"),
+    "bird": ("птица", "птицы", "птичка", "鳥", "ציפור", "طائر", "عصفور"),
+    "fish": ("рыба", "рыбы", "魚", "דג", "سمكة"),
+    "horse": ("лошадь", "лошади", "конь", "馬", "סוס", "حصان"),
+    "deer": ("олень", "оленя", "鹿", "צבי", "غزال"),
+    "house": ("дом", "дома", "домик", "家", "בית", "بيت", "منزل"),
+    "tower": ("башня", "маяк", "塔", "מגדל", "برج"),
+    "tree": ("дерево", "деревья", "木", "עץ", "شجرة"),
+    "flower": ("цветы", "цветок", "花", "פרח", "פרחים", "زهرة", "زهور"),
+    "boat": ("лодка", "корабль", "船", "סירה", "قارب"),
+}  # fmt: skip
 _INDEX = {word: motif for motif, words in MOTIF_WORDS.items() for word in words}
+_INDEX |= {word: motif for motif, words in OTHER_WORDS.items() for word in words}
+_GLYPHS = {w: m for w, m in _INDEX.items() if len(w) == 1}  # CJK: words are not spaced
 # Motifs the older painters draw well already, by the composition that paints them.
 LEGACY = {"cat": "animal", "person": "portrait", "creature": "creature"}
 DISHES = ("soup", "cake", "bread")
@@ -53,9 +71,12 @@ DISHES = ("soup", "cake", "bread")
 
 def choose_motif(prompt: str) -> str | None:
     """The motif the prompt names first ("fox", "portal", "soup", ...), or None."""
-    for word in re.findall(r"[a-zé]+", (prompt or "").lower()):
+    for word in re.findall(r"\w+", (prompt or "").lower()):
         if word in _INDEX:
             return _INDEX[word]
+        glyph = next((_GLYPHS[c] for c in word if c in _GLYPHS), None)
+        if glyph:
+            return glyph
     return None
 
 
