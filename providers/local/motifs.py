@@ -121,6 +121,8 @@ def _table(img: Image.Image, scene: Scene, rng: random.Random) -> None:
 
     w, h = img.size
     backdrop(img, scene, rng, blur=22)
-    top = int(h * rng.uniform(0.5, 0.62))
-    wood = mix((122, 74, 42), scene.land[1], 0.3)
+    top = int(h * rng.uniform(0.42, 0.66))
+    # Oak, walnut, slate, marble or linen: each seed sets the table differently.
+    surfaces = ((122, 74, 42), (70, 42, 28), (62, 66, 72), (214, 208, 200), (190, 170, 140))
+    wood = mix(rng.choice(surfaces), scene.land[1], 0.25)
     img.paste(vgradient((w, h - top), [adjust(wood, 1.2), wood, adjust(wood, 0.6)]), (0, top))
