@@ -36,6 +36,25 @@ _OUTDOORS = re.compile(
 )
 _GLUE = ("catch the eye", "fill the frame", "add texture", "complete the scene")
 
+# Words that commonly trip renderers' safety filters, and tamer stand-ins ("" drops the word).
+SOFTER = {
+    "blood": "crimson", "bloody": "crimson", "bleeding": "crimson", "gore": "", "gory": "",
+    "guts": "", "corpse": "statue", "corpses": "statues", "dead": "still", "death": "silence",
+    "kill": "face", "killing": "facing", "killer": "hunter", "murder": "mystery",
+    "weapon": "tool", "weapons": "tools", "gun": "lantern", "guns": "lanterns",
+    "rifle": "walking stick", "pistol": "lantern", "knife": "spoon", "knives": "spoons",
+    "sword": "staff", "swords": "staffs", "axe": "staff", "bomb": "lantern",
+    "explosion": "burst of light", "war": "old", "battle": "journey", "battle-worn": "weathered",
+    "wounds": "markings", "wound": "marking", "scar": "marking", "scars": "markings",
+    "violent": "intense", "violence": "drama", "nude": "clothed", "naked": "clothed",
+    "nudity": "", "sexy": "elegant", "sensual": "graceful", "lingerie": "summer dress",
+    "bikini": "summer dress", "topless": "clothed", "horror": "mystery", "terrifying": "mysterious",
+    "scary": "mysterious", "demon": "spirit", "demonic": "otherworldly", "skull": "stone mask",
+    "skulls": "stone masks", "drugs": "herbs", "cigarette": "", "smoking": "",
+    "fangs": "teeth", "burning": "glowing", "fire": "glow",
+}  # fmt: skip
+RISKY_RE = re.compile(r"\b(" + "|".join(map(re.escape, SOFTER)) + r")\b", re.IGNORECASE)
+
 
 def fix_articles(text: str) -> str:
     """ "a artisan" -> "an artisan", "an castle" -> "a castle", keeping the capital."""

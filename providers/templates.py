@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from imagebot.providers.base import PromptRequest, PromptSpec
-from imagebot.providers.prompt_text import describe, fix_articles, scene_seam, seam
+from imagebot.providers.prompt_text import (
+    RISKY_RE,
+    SOFTER,
+    describe,
+    fix_articles,
+    scene_seam,
+    seam,
+)
 from imagebot.providers.roles import (
     DATA_DIR,
     Role,
@@ -84,24 +91,6 @@ _DANGLING_OTHER = {"на", "в", "во", "и", "с", "со", "у", "к", "по",
                    "die", "das", "und", "im", "am", "zu", "על", "ב", "في", "على"}  # fmt: skip
 _THEME_WORDS, _THEME_CHARS = 7, 44
 
-# Words that commonly trip renderers' safety filters, and tamer stand-ins ("" drops the word).
-_SOFTER = {
-    "blood": "crimson", "bloody": "crimson", "bleeding": "crimson", "gore": "", "gory": "",
-    "guts": "", "corpse": "statue", "corpses": "statues", "dead": "still", "death": "silence",
-    "kill": "face", "killing": "facing", "killer": "hunter", "murder": "mystery",
-    "weapon": "tool", "weapons": "tools", "gun": "lantern", "guns": "lanterns",
-    "rifle": "walking stick", "pistol": "lantern", "knife": "spoon", "knives": "spoons",
-    "sword": "staff", "swords": "staffs", "axe": "staff", "bomb": "lantern",
-    "explosion": "burst of light", "war": "old", "battle": "journey", "battle-worn": "weathered",
-    "wounds": "markings", "wound": "marking", "scar": "marking", "scars": "markings",
-    "violent": "intense", "violence": "drama", "nude": "clothed", "naked": "clothed",
-    "nudity": "", "sexy": "elegant", "sensual": "graceful", "lingerie": "summer dress",
-    "bikini": "summer dress", "topless": "clothed", "horror": "mystery", "terrifying": "mysterious",
-    "scary": "mysterious", "demon": "spirit", "demonic": "otherworldly", "skull": "stone mask",
-    "skulls": "stone masks", "drugs": "herbs", "cigarette": "", "smoking": "",
-    "fangs": "teeth", "burning": "glowing", "fire": "glow",
-}  # fmt: skip
-_RISKY_RE = re.compile(r"\b(" + "|".join(map(re.escape, _SOFTER)) + r")\b", re.IGNORECASE)
 _SAFE_NEGATIVE = "gore, blood, violence, weapons, nudity"
 _SAFE_ADDITION = "family-friendly, peaceful"
 
@@ -386,10 +375,10 @@ class TemplateSource:
 
         def calm(text: str) -> str:
             def swap(match: re.Match[str]) -> str:
-                word = _SOFTER[match.group(0).lower()]
+                word = SOFTER[match.group(0).lower()]
                 return word.capitalize() if word and match.group(0)[0].isupper() else word
 
-            text = _RISKY_RE.sub(swap, text)
+            text = RISKY_RE.sub(swap, text)
             text = re.sub(r"\s+([,.;])", r"\1", re.sub(r"[ \t]{2,}", " ", text))
             return re.sub(r"(,\s*){2,}", ", ", text).strip(" ,")
 
