@@ -325,7 +325,8 @@ def pick(
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    # Letters of every script count: a Cyrillic or Japanese theme is not an empty piece.
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()
 
 
 def _lower_start(piece: str) -> str:

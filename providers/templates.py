@@ -9,6 +9,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from imagebot.providers.base import PromptRequest, PromptSpec
+from imagebot.providers.prompt_text import (
+    RISKY_RE,
+    SOFTER,
+    describe,
+    fix_articles,
+    scene_seam,
+    seam,
+)
 from imagebot.providers.roles import (
     DATA_DIR,
     Role,
@@ -24,10 +32,16 @@ _FRAMES = (
     r"close-up|view|shot|portrait|page|spread|poster|screen(?:shot)?|study|detail|interior|"
     r"glimpse|moment|flat lay|lay|featuring|sketch"
 )
-_FRAME_RE = re.compile(rf"^.*?\b(?:{_FRAMES})\b(?: of| featuring)?\s+", re.IGNORECASE)
+# Mid-scene a frame word needs its "of" ("a hero shot in its habitat" is not a frame).
+_FRAME_RE = re.compile(
+    rf"^(?:(?:a |an |the )?(?:{_FRAMES})\b(?: of| featuring)?"
+    rf"|.*?\b(?:{_FRAMES})\b(?: of| featuring))\s+",
+    re.IGNORECASE,
+)
 _CUT_RE = re.compile(
     r",|:|\b(?:in|on|at|with|beside|under|beneath|above|over|against|through|into|from|as|"
     r"between|among|around|near|by|across|along|towards?|behind|inside|below|to|for|after|"
+    r"down|up|past|beyond|off|the size|"
     r"framed|surrounded|seen|served|while|that|who|whose|lit|full|half|hidden|made|carved|"
     r"covered|crowded|overgrown|filled|draped|dotted|patterned|silhouetted|set|deep)\b(?!-)|"
     r"\band (?:a|an|the|her|his|its|their)\b|"
@@ -71,51 +85,52 @@ _CODAS = (
     "Again", "Undisturbed", "in Detail", "Found", "Revisited",
 )  # fmt: skip
 _FRAMES_AROUND = ("Ode to {}", "Notes on {}", "A Study of {}", "Letters from {}", "{} in Focus")
-_SENTENCE_GLUE = ("catch the eye", "fill the frame", "add texture", "complete the scene")
+# Small words a theme in another language may end on ("на", "в", "の"): never a title's last.
+_DANGLING_OTHER = {"на", "в", "во", "и", "с", "со", "у", "к", "по", "о", "об", "из", "за", "под",
+                   "над", "от", "до", "для", "de", "la", "le", "el", "en", "et", "y", "di", "der",
+                   "die", "das", "und", "im", "am", "zu", "על", "ב", "في", "على"}  # fmt: skip
+_THEME_WORDS, _THEME_CHARS = 7, 44
 
-# Words that commonly trip renderers' safety filters, and tamer stand-ins ("" drops the word).
-_SOFTER = {
-    "blood": "crimson", "bloody": "crimson", "bleeding": "crimson", "gore": "", "gory": "",
-    "guts": "", "corpse": "statue", "corpses": "statues", "dead": "still", "death": "silence",
-    "kill": "face", "killing": "facing", "killer": "hunter", "murder": "mystery",
-    "weapon": "tool", "weapons": "tools", "gun": "lantern", "guns": "lanterns",
-    "rifle": "walking stick", "pistol": "lantern", "knife": "spoon", "knives": "spoons",
-    "sword": "staff", "swords": "staffs", "axe": "staff", "bomb": "lantern",
-    "explosion": "burst of light", "war": "old", "battle": "journey", "battle-worn": "weathered",
-    "wounds": "markings", "wound": "marking", "scar": "marking", "scars": "markings",
-    "violent": "intense", "violence": "drama", "nude": "clothed", "naked": "clothed",
-    "nudity": "", "sexy": "elegant", "sensual": "graceful", "lingerie": "summer dress",
-    "bikini": "summer dress", "topless": "clothed", "horror": "mystery", "terrifying": "mysterious",
-    "scary": "mysterious", "demon": "spirit", "demonic": "otherworldly", "skull": "stone mask",
-    "skulls": "stone masks", "drugs": "herbs", "cigarette": "", "smoking": "",
-    "fangs": "teeth", "burning": "glowing", "fire": "glow",
-}  # fmt: skip
-_RISKY_RE = re.compile(r"\b(" + "|".join(map(re.escape, _SOFTER)) + r")\b", re.IGNORECASE)
 _SAFE_NEGATIVE = "gore, blood, violence, weapons, nudity"
 _SAFE_ADDITION = "family-friendly, peaceful"
-
-
-def _sentence(text: str) -> str:
-    text = re.sub(r"\s+", " ", text).strip(" ,;")
-    if not text:
-        return ""
-    text = text[0].upper() + text[1:]
-    return text if text[-1] in ".!?" else text + "."
 
 
 def _titlecase(text: str) -> str:
     small = {"a", "an", "the", "of", "and", "in", "on", "at", "with", "to", "for"}
     words = text.split()
+    # Only Latin script is title-cased: "Кот на крыше" keeps its own capitals.
     return " ".join(
-        w if (i and w.lower() in small) or w[:1].isupper() else w[:1].upper() + w[1:]
+        w
+        if (i and w.lower() in small) or w[:1].isupper() or not w[:1].isascii()
+        else w[:1].upper() + w[1:]
         for i, w in enumerate(words)
     )
+
+
+def _theme_core(theme: str) -> str:
+    """The user's theme, whole when short; a long one ends at a phrase boundary, not mid-phrase."""
+    words = _strip_articles(theme.split()) or theme.split()
+    if len(words) <= _THEME_WORDS and len(" ".join(words)) <= _THEME_CHARS:
+        return " ".join(words)
+    best = words[:1]
+    for end in range(2, len(words) + 1):
+        piece = words[:end]
+        if len(piece) > _THEME_WORDS or len(" ".join(piece)) > _THEME_CHARS:
+            break
+        after = words[end] if end < len(words) else ""
+        # A boundary: a comma, or the next word starts a phrase ("with", "in", ...).
+        ends_on_verb = re.fullmatch(r"\w{3,}ing", piece[-1].lower())
+        if not ends_on_verb and (
+            piece[-1].endswith(",") or _CUT_RE.fullmatch(after.lower() or ",")
+        ):
+            best = piece
+    return " ".join(_trim([w.rstrip(",;:") for w in best])) or words[0]
 
 
 def _core(scene: str, theme: str | None) -> str:
     """The subject of a scene in a few words, for the title and a tag."""
     if theme:
-        return " ".join(_trim(_strip_articles(theme.split())[:4])) or theme
+        return _theme_core(theme)
     text = _FRAME_RE.sub("", scene, count=1) if _FRAME_RE.match(scene) else scene
     all_words = _unwrap(_strip_articles(re.findall(r"[\w'’-]+", text)))
     words = all_words
@@ -134,7 +149,7 @@ def _core(scene: str, theme: str | None) -> str:
         words = words[max(0, at - 2) : at + tail]  # "storm elemental of cloud"
     elif len(words) > 3:
         words = words[-3:]
-    words = _trim(words)
+    words = _trim(_strip_articles(words))
     return " ".join(words[:5]) if words else " ".join(re.findall(r"[\w'’-]+", scene)[:3])
 
 
@@ -149,7 +164,7 @@ def _unwrap(words: list[str]) -> list[str]:
 
 def _trim(words: list[str]) -> list[str]:
     """No title ends on a dangling "of", "with" or "the"."""
-    while words and words[-1].lower() in _DANGLING:
+    while words and (words[-1].lower() in _DANGLING or words[-1].lower() in _DANGLING_OTHER):
         words = words[:-1]
     return words
 
@@ -160,27 +175,38 @@ def _strip_articles(words: list[str]) -> list[str]:
     return words
 
 
-def _title(rng: random.Random, core: str, context: str, mood: str) -> str:
+def _article_for(core: str, scene: str) -> str:
+    """ "the " when the scene gives the subject an article ("a lioness"), else ""."""
+    first = core.split()[0] if core.split() else ""
+    pattern = rf"\b(?:a|an|the|one)\s+{re.escape(first)}"
+    return "the " if first and re.search(pattern, scene, re.IGNORECASE) else ""
+
+
+def _title(rng: random.Random, core: str, context: str, mood: str, article: str = "") -> str:
     core_t = _titlecase(core)
+    noun = f"the {core_t}" if article else core_t  # "A Study of the Lioness", not "of Lioness"
+    adjectives = [a for a in _ADJECTIVES if a.lower() not in core.lower()]
+    frame = rng.choice(_FRAMES_AROUND)
     lowered = context.lower()
     taken = core.lower()
     when = next((label for key, label in _WHEN if key in lowered and key not in taken), None)
     weather = next((label for key, label in _WEATHER if key in lowered and key not in taken), None)
     options = [
-        f"The {rng.choice(_ADJECTIVES)} {core_t}",
+        f"The {rng.choice(adjectives)} {core_t}",
         f"{core_t}, {rng.choice(_CODAS)}",
-        rng.choice(_FRAMES_AROUND).format(core_t),
+        frame.format(core_t if frame.startswith("{}") else noun),
     ]
     if when:
         options.append(f"{core_t} at {when}")
     if weather:
         options.append(f"{core_t} in {weather}")
-    if mood and len(mood.split()) == 1:
+    if mood and len(mood.split()) == 1 and mood.lower() not in core.lower():
         options.append(f"{mood.capitalize()} {core_t}")
-    title = rng.choice(options)
-    if len(title) > 60:
-        title = title[:60].rsplit(" ", 1)[0].rstrip(",")
-    return title
+    # Too long for a title? Choose a shorter shape; never cut one mid-phrase.
+    fitting = [t for t in options if len(t) <= 60 and len(t.split()) <= 9]
+    if not fitting:
+        return core_t if len(core_t) <= 60 else _titlecase(" ".join(_trim(core.split()[:6])))
+    return fix_articles(rng.choice(fitting))
 
 
 def _tag(text: str) -> str:
@@ -209,10 +235,6 @@ def _tags(rng: random.Random, role: Role, parts: list[str], want: int) -> list[s
             break
         add(tag)
     return tags[: max(5, min(12, want))]
-
-
-def _and_list(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _words(text: str) -> set[str]:
@@ -306,34 +328,28 @@ class TemplateSource:
         """One spec of `role` from `seed`, with the picks that made it; titles not in `avoid`."""
         theme = (theme or "").strip() or None
         rng = random.Random(seed)
-        picks = pick(role, rng, theme, self._data_dir)
-        scene, style, elements = picks["scene"], picks["style"], picks["elements"]
-        render_type = picks["render_type"]
-        author = _author_clause(picks["author"])
-        look_mood = str(role.look.get("mood", ""))
-        mood = _fitting_mood(rng, self._data_dir, f"{scene} {style} {look_mood}")
-
-        scene = _tidy(scene)
-        first = scene
-        if render_type:
-            first = f"{scene}, in the {render_type} look"
-        if elements:
-            detail = _and_list(elements)
-            if rng.random() < 0.5:
-                second = f"{style}, with {detail}"
-            else:
-                second = f"{style}; {detail} {rng.choice(_SENTENCE_GLUE)}"
-        else:
-            second = style
-        third = ", ".join(p for p in (f"a {mood} mood" if mood else "", author) if p)
-        description = _tidy(" ".join(s for s in map(_sentence, (first, second, third)) if s))
+        # Draws that read as machine-made (two times of day, a phrase said twice, "at in") are
+        # drawn again; the seed still fixes which draw wins, so specs stay reproducible.
+        for _attempt in range(12):
+            picks = pick(role, rng, theme, self._data_dir)
+            scene = _tidy(picks["scene"])
+            if scene_seam(scene) and _attempt < 11:
+                continue
+            style, elements = picks["style"], picks["elements"]
+            render_type = picks["render_type"]
+            author = _author_clause(picks["author"])
+            look_mood = str(role.look.get("mood", ""))
+            mood = _fitting_mood(rng, self._data_dir, f"{scene} {style} {look_mood}")
+            description = _tidy(describe(rng, scene, style, elements, mood, author, render_type))
+            if not seam(description):
+                break
 
         core = _core(scene, theme)
         # Titles draw from their own stream so re-titling a batch duplicate changes nothing else.
         # A title must not just echo the opening words of the description.
         for attempt in range(16):
             title_rng = random.Random(seed * 31 + attempt)
-            title = _title(title_rng, core, f"{scene} {style}", mood)
+            title = _title(title_rng, core, f"{scene} {style}", mood, _article_for(core, scene))
             echo = description.lower().startswith(title.lower())
             if not echo and title not in (avoid or ()):
                 break
@@ -359,10 +375,10 @@ class TemplateSource:
 
         def calm(text: str) -> str:
             def swap(match: re.Match[str]) -> str:
-                word = _SOFTER[match.group(0).lower()]
+                word = SOFTER[match.group(0).lower()]
                 return word.capitalize() if word and match.group(0)[0].isupper() else word
 
-            text = _RISKY_RE.sub(swap, text)
+            text = RISKY_RE.sub(swap, text)
             text = re.sub(r"\s+([,.;])", r"\1", re.sub(r"[ \t]{2,}", " ", text))
             return re.sub(r"(,\s*){2,}", ", ", text).strip(" ,")
 

@@ -10,9 +10,12 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from imagebot.bot.settings import Settings
-from imagebot.providers.base import BadResponse, RenderRequest, Size
+from imagebot.providers.base import BadResponse, ProviderError, RenderRequest, Size
 from imagebot.providers.catalog import build_provider
+from imagebot.providers.local import upscale
+from imagebot.providers.local.motifs import choose_motif
 from imagebot.providers.local.provider import LocalProvider
+from imagebot.providers.local.upscale import upscale_locally
 
 ROLES = [
     "landscape-photographer",
@@ -175,3 +178,110 @@ async def test_a_painting_failure_is_one_clear_provider_error(monkeypatch) -> No
     monkeypatch.setattr(art, "paint", broken)
     with pytest.raises(BadResponse, match="palette exploded"):
         await render("anything")
+
+
+# --------------------------------------------------------------------------- motifs (issue 11.13)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "motif"),
+    [
+        ("award-winning wildlife photograph, a red fox in the snow", "fox"),
+        ("a hare in tall grass at dawn", "hare"),
+        ("a white rabbit under a hedge", "hare"),
+        ("a heron fishing at the edge of a lake", "bird"),
+        ("koi fish circling in green water", "fish"),
+        ("a grey horse on a beach", "horse"),
+        ("a stag in the forest at first light", "deer"),
+        ("an old lighthouse on a cliff", "tower"),
+        ("a row of pastel townhouses on a steep street", "house"),
+        ("a glowing portal in ancient ruins", "portal"),
+        ("a bowl of tonkotsu ramen with an egg", "soup"),
+        ("a strawberry cake on a stand", "cake"),
+        ("a sourdough loaf on a board", "bread"),
+        ("an old oak tree in a field", "tree"),
+        ("sunflowers in a blue vase", "flower"),
+        ("a sailboat at sunset", "boat"),
+        ("a red car on a city street", "car"),
+        ("a cat asleep on a windowsill", "cat"),
+        ("a horned beast in a cave", "creature"),
+        ("portrait of an old sailor", "person"),
+        ("a fine art painting, Кот на крыше на закате", "cat"),
+        ("屋根の上の猫", "cat"),
+        ("חתול על הגג בשקיעה", "cat"),
+        ("قطة على السطح عند الغروب", "cat"),
+    ],
+)
+def test_the_motif_is_what_the_prompt_names(prompt: str, motif: str) -> None:
+    assert choose_motif(prompt) == motif
+
+
+def test_different_subjects_get_different_motifs_and_no_subject_none() -> None:
+    subjects = ["a fox", "a hare", "a bird", "a fish", "a horse", "a deer", "a house", "a portal",
+                "a bowl of soup", "a cake", "bread", "a tree", "a flower", "a boat",
+                "a car"]  # fmt: skip
+    chosen = [choose_motif(s) for s in subjects]
+    assert len(set(chosen)) == len(subjects), chosen
+    assert choose_motif("a quiet evening") is None
+
+
+def coarse_difference(a: bytes, b: bytes) -> float:
+    """Mean RGB difference of two images shrunk to 8x8: layout and palette, not grain."""
+
+    def shrink(data: bytes) -> Image.Image:
+        return opened(data).resize((8, 8), Image.Resampling.BOX)
+
+    return sum(ImageStat.Stat(ImageChops.difference(shrink(a), shrink(b))).mean) / 3
+
+
+async def test_seeds_of_one_prompt_differ_visibly() -> None:
+    prompt = "a glowing portal in the ruins"
+    images = [await render(prompt, "fantasy-artist", seed=s) for s in (1, 2, 3, 4)]
+    for a, b in itertools.combinations(images, 2):
+        assert coarse_difference(a, b) > 17  # composition and palette move, not only grain
+
+
+# --------------------------------------------------------------------------- Vary and Upscale
+
+
+async def test_vary_blends_the_init_image_with_a_new_render_by_strength() -> None:
+    provider = LocalProvider()
+    assert provider.accepts_init_image is True
+    init = await render("a glowing portal in the ruins", "fantasy-artist", seed=1)
+    fresh = await render("a glowing portal in the ruins", "fantasy-artist", seed=9)
+    size = Size.parse("128x128")
+    request = RenderRequest(
+        "a glowing portal in the ruins", "", size, (9,), role="fantasy-artist",
+        init_image=init, strength=0.55,
+    )  # fmt: skip
+    (varied,) = await provider.render(request)
+    assert opened(varied.data).size == (128, 128) and varied.seed == 9
+    apart = difference(init, fresh)
+    assert apart > 10
+    # Resembles the init image, but is not it: about `strength` of the way to the new render.
+    assert 0.3 * apart < difference(varied.data, init) < 0.75 * apart
+    (again,) = await provider.render(request)
+    assert again.data == varied.data  # seeded
+    gentle = RenderRequest(
+        request.prompt, "", size, (9,), role="fantasy-artist", init_image=init, strength=0.2
+    )
+    (close,) = await provider.render(gentle)
+    assert difference(close.data, init) < difference(varied.data, init)
+
+
+async def test_upscale_locally_doubles_the_size_as_png() -> None:
+    data = await render("a sailboat at sunset", "painter", "96x64")
+    up = upscale_locally(data)
+    assert (up.width, up.height, up.upscaler, up.format) == (192, 128, "local", "png")
+    image = Image.open(io.BytesIO(up.data))
+    assert image.format == "PNG" and image.size == (192, 128)
+
+
+def test_upscale_refuses_an_image_over_the_pixel_cap(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(upscale, "MAX_INPUT_PIXELS", 100 * 100)
+    buf = io.BytesIO()
+    Image.new("RGB", (128, 128)).save(buf, "PNG")
+    with pytest.raises(ProviderError, match=r"128x128 .*at most 10,000 pixels"):
+        upscale_locally(buf.getvalue())
+    with pytest.raises(ProviderError, match="cannot read the image"):
+        upscale_locally(b"not an image")

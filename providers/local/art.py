@@ -37,6 +37,8 @@ def paint(prompt: str, role: str, width: int, height: int, seed: int) -> Image.I
     if scene.finish == "glow":
         img = bloom(img, 0.35)
     img = grade(img, scene)
+    if rng.random() < 0.5:  # seeds differ in composition too: half of them are mirrored
+        img = ImageOps.mirror(img)
     if scene.finish == "pixel":
         return pixelate(img, width, height, scene, rng)
     if img.size != (width, height):
@@ -48,7 +50,11 @@ def compose(img: Image.Image, scene: Scene, rng: random.Random) -> None:
     """Paint the scene's composition onto `img` at working size."""
     from imagebot.providers.local import objects, scenes, subjects, worlds
 
-    if scene.composition == "underwater":
+    if scene.composition == "motif":
+        from imagebot.providers.local.motifs import draw_motif
+
+        draw_motif(img, scene, rng, scene.motif)
+    elif scene.composition == "underwater":
         worlds.underwater(img, scene, rng)
     elif scene.composition in subjects.SUBJECTS:
         subjects.SUBJECTS[scene.composition](img, scene, rng)

@@ -13,6 +13,7 @@ from imagebot.providers.base import (
     MIN_SIDE,
     BadResponse,
     FreeSizes,
+    ProviderError,
     RenderedImage,
     RenderRequest,
     Size,
@@ -28,11 +29,35 @@ log = logging.getLogger(__name__)
 MODEL = "offline-procedural-v1"
 
 
-def render_png(prompt: str, role: str, size: Size, seed: int) -> bytes:
-    """One PNG of exactly `size` for this prompt, role and seed (CPU-bound: call in a thread)."""
-    from imagebot.providers.local.art import paint, png_bytes
+DEFAULT_STRENGTH = 0.55
 
-    return png_bytes(paint(prompt, role, size.width, size.height, seed))
+
+def render_png(
+    prompt: str,
+    role: str,
+    size: Size,
+    seed: int,
+    init_image: bytes | None = None,
+    strength: float | None = None,
+) -> bytes:
+    """One PNG of exactly `size` for this prompt, role and seed (CPU-bound: call in a thread).
+
+    With `init_image` it is a variation: the init picture blended with a new render of the
+    same prompt at this seed, `strength` (0 = the init image, 1 = the new render) apart.
+    """
+    from PIL import Image
+
+    from imagebot.providers.local.art import paint, png_bytes
+    from imagebot.providers.local.upscale import open_checked
+
+    fresh = paint(prompt, role, size.width, size.height, seed)
+    if init_image is None:
+        return png_bytes(fresh)
+    base = open_checked(init_image).convert("RGB")
+    if base.size != fresh.size:
+        base = base.resize(fresh.size, Image.Resampling.LANCZOS)
+    amount = DEFAULT_STRENGTH if strength is None else min(1.0, max(0.0, float(strength)))
+    return png_bytes(Image.blend(base, fresh, amount))
 
 
 class LocalProvider:
@@ -52,6 +77,11 @@ class LocalProvider:
     @property
     def model(self) -> str:
         return MODEL
+
+    @property
+    def accepts_init_image(self) -> bool:
+        """Vary works offline: a seeded blend of the init image and a new render."""
+        return True
 
     @property
     def max_images_per_call(self) -> int:
@@ -77,7 +107,17 @@ class LocalProvider:
         images = []
         for seed in request.seeds:
             try:
-                data = await asyncio.to_thread(render_png, request.prompt, request.role, size, seed)
+                data = await asyncio.to_thread(
+                    render_png,
+                    request.prompt,
+                    request.role,
+                    size,
+                    seed,
+                    request.init_image,
+                    request.strength,
+                )
+            except ProviderError:
+                raise
             except Exception as exc:  # a painting bug must reach the user as one clear line
                 log.exception("local renderer failed for seed %s", seed)
                 raise BadResponse(self.provider_id, f"could not paint the image: {exc}") from exc

@@ -45,6 +45,7 @@ class Scene:
     flags: set[str] = field(default_factory=set)  # fog, snow, storm, castle, islands, ...
     grade: str = ""  # mono or sepia: applied to the finished image
     thirds: bool = False  # rule-of-thirds framing instead of centred
+    motif: str = ""  # what the prompt names first: fox, portal, soup, ... (see motifs.py)
 
 
 def hex_rgb(text: str) -> RGB:
@@ -135,6 +136,13 @@ def read_scene(prompt: str, role: str, rng: random.Random) -> Scene:
             if _has(words, key):
                 composition = key
                 break
+    from imagebot.providers.local.motifs import LEGACY, choose_motif
+
+    motif = choose_motif(prompt) or ""
+    if motif in LEGACY:
+        composition = LEGACY[motif]
+    elif motif:
+        composition = "motif"
     if _has(words, "underwater") and composition in ("landscape", "pattern"):
         composition = "underwater"
     if composition == "pattern" and (
@@ -202,6 +210,10 @@ def read_scene(prompt: str, role: str, rng: random.Random) -> Scene:
         accent = adjust(named[-1], 1.15, 1.2)
 
     sky, land, accent = _apply_mods(sky, land, accent, flags)
+    # Each seed its own palette: a small hue turn and light change, so a batch is not one picture.
+    turn, light = rng.uniform(-0.07, 0.07), rng.uniform(0.85, 1.15)
+    sky = [adjust(c, light, 1.0, turn) for c in sky]
+    land = [adjust(c, light, 1.0, turn) for c in land]
     # "neon noir" is neon colour on black, not grey.
     monochrome = _has(words, "mono") or words >= {"black", "white"}
     grade = "mono" if monochrome and "neon" not in flags else ""
@@ -217,6 +229,7 @@ def read_scene(prompt: str, role: str, rng: random.Random) -> Scene:
         flags=flags,
         grade=grade,
         thirds="third" in framing or rng.random() < 0.3,
+        motif=motif,
     )
 
 
