@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,6 +36,7 @@ from imagebot.providers.base import (
     UpscaledImage,
 )
 from imagebot.providers.http_errors import request_json, scrub
+from imagebot.providers.multipart import multipart
 from imagebot.providers.stability_upscale import FACTOR, FAST_UPSCALE_PATH, finish, prepare
 
 if TYPE_CHECKING:
@@ -100,31 +100,6 @@ def _v1_sampler(name: str | None) -> str | None:
         return name.upper()
     base = re.sub(r"\s+(karras|exponential|sgm uniform)$", "", name.strip(), flags=re.I)
     return V1_SAMPLERS.get(base.lower())
-
-
-def multipart(
-    fields: Mapping[str, str], files: Mapping[str, tuple[str, bytes, str]] | None = None
-) -> tuple[bytes, str]:
-    """A multipart/form-data body of text fields and files (name: (filename, bytes, type)),
-    as bytes so a retry can send it again."""
-    boundary = uuid.uuid4().hex
-    parts = []
-    for name, (filename, data, content_type) in (files or {}).items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
-            + data
-            + b"\r\n"
-        )
-    for name, value in fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
-            f"Content-Type: text/plain; charset=utf-8\r\n\r\n".encode()
-            + value.encode("utf-8")
-            + b"\r\n"
-        )
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 class StabilityProvider:
