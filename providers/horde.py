@@ -4,6 +4,10 @@ The anonymous key (0000000000) works but only for requests the Horde serves with
 upfront: at most 576x576 pixels of area and 40 sampling steps (20 with second-order samplers,
 10 with LCM). Those are clamped here; past them the Horde answers 403 KudosUpfront, which
 becomes a message telling the user to set HORDE_API_KEY.
+
+Vary is the Horde's img2img: the picture goes along as `source_image` (base64 WebP, lossless so
+no pixel changes), with `source_processing: "img2img"` and `params.denoising_strength`. The
+Horde has no upscale service for a finished picture, so the caller resizes locally.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import asyncio
 import base64
 import binascii
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import astuple
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -35,6 +38,14 @@ from imagebot.providers.base import (
 )
 from imagebot.providers.catalog import ANONYMOUS_HORDE_KEY as ANONYMOUS_KEY
 from imagebot.providers.catalog import DEFAULT_HORDE_URL as DEFAULT_URL
+from imagebot.providers.horde_params import (
+    ANON_MAX_SIDE_AREA,
+    ANON_MAX_STEPS,
+    DEFAULT_STRENGTH,
+    anonymous_limits,
+    horde_sampler,
+    source_image,
+)
 from imagebot.providers.http_errors import (
     error_for_exception,
     error_for_status,
@@ -47,49 +58,9 @@ from imagebot.providers.http_errors import (
 if TYPE_CHECKING:
     from imagebot.providers.catalog import ProviderOptions
 CLIENT_AGENT = "imagebot:0.1:unknown"  # name:version:contact, as the Horde asks of clients
-ANON_MAX_SIDE_AREA = 576  # the Horde's floor for "max_res" before kudos are needed upfront
-ANON_MAX_STEPS = 40  # model max_steps default in require_upfront_kudos()
-SECOND_ORDER = {"k_heun", "k_dpm_2", "k_dpm_2_a", "k_dpmpp_2s_a", "k_dpmpp_sde"}
-HORDE_SAMPLERS = {
-    "euler a": "k_euler_a", "euler": "k_euler", "lms": "k_lms", "heun": "k_heun",
-    "dpm2": "k_dpm_2", "dpm2 a": "k_dpm_2_a", "dpm++ 2s a": "k_dpmpp_2s_a",
-    "dpm++ 2m": "k_dpmpp_2m", "dpm++ sde": "k_dpmpp_sde", "dpm++ 2m sde": "k_dpmpp_2m",
-    "dpm fast": "k_dpm_fast", "dpm adaptive": "k_dpm_adaptive", "ddim": "DDIM",
-    "lcm": "lcm", "unipc": "k_dpmpp_2m", "plms": "k_euler",
-}  # fmt: skip
-KNOWN_SAMPLERS = set(HORDE_SAMPLERS.values()) | {"dpmsolver"}
 UNAVAILABLE_RC = {"TooManyPrompts", "NoValidWorkers", "MaintenanceMode", "TimeoutIP",
                   "TooManyNewIPs", "RequestNotFound"}  # fmt: skip
 REFUSED_RC = {"CorruptPrompt", "Profanity"}
-
-
-def horde_sampler(name: str) -> tuple[str, bool]:
-    """(sampler_name, karras) for an A1111-style or native Horde sampler name."""
-    text = name.strip()
-    lowered = text.lower()
-    karras = lowered.endswith(" karras")
-    lowered = lowered.removesuffix(" karras").strip()
-    if text in KNOWN_SAMPLERS:
-        return text, True
-    return HORDE_SAMPLERS.get(lowered, "k_euler_a"), karras
-
-
-def anonymous_limits(size: Size, steps: int, sampler: str) -> tuple[Size, int]:
-    """The largest size and step count the Horde renders for the anonymous key, as it would."""
-    limit = ANON_MAX_SIDE_AREA**2
-    width, height = size.width, size.height
-    if width * height > limit:
-        # Same rule as the Horde's own downgrade: scale, snap down to 64, trim the long side.
-        scale = math.sqrt(limit / (width * height))
-        width = max(64, int(width * scale) // 64 * 64)
-        height = max(64, int(height * scale) // 64 * 64)
-        while width * height > limit:
-            if width >= height:
-                width -= 64
-            else:
-                height -= 64
-    most = 10 if sampler == "lcm" else ANON_MAX_STEPS // (2 if sampler in SECOND_ORDER else 1)
-    return Size(width, height), min(steps, most)
 
 
 class HordeProvider:
@@ -143,6 +114,11 @@ class HordeProvider:
     @property
     def max_concurrency(self) -> int:
         return 2 if self.anonymous else 4
+
+    @property
+    def accepts_init_image(self) -> bool:
+        """The Horde's workers take a source image (img2img) with any key."""
+        return True
 
     def sizes(self) -> SizeRule:
         if self.anonymous:
@@ -226,6 +202,11 @@ class HordeProvider:
         model = request.model if request.model and request.model != self.model else None
         if model or self._models:
             payload["models"] = [model] if model else list(self._models)
+        if request.init_image is not None:
+            strength = DEFAULT_STRENGTH if request.strength is None else request.strength
+            params["denoising_strength"] = round(min(1.0, max(0.01, float(strength))), 2)
+            payload["source_image"] = source_image(request.init_image)
+            payload["source_processing"] = "img2img"
         return payload
 
     async def _wait(self, job_id: str, progress: ProgressCallback | None) -> None:

@@ -1,15 +1,23 @@
-"""The `dalle` provider: the OpenAI Images API (DALL·E 2/3, GPT Image) and compatible servers."""
+"""The `dalle` provider: the OpenAI Images API (DALL·E 2/3, GPT Image) and compatible servers.
+
+Vary: dall-e-2 through `images.create_variation` (a square PNG under 4 MB; the prompt is not
+sent, the endpoint takes none), GPT Image models through `images.edit` with the prompt (the
+endpoint has no strength: the prompt alone steers how far it moves). Other models cannot vary.
+There is no upscale endpoint: the caller resizes locally.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import openai
+from PIL import Image
 
 from imagebot.providers.base import (
     BadResponse,
@@ -29,6 +37,37 @@ if TYPE_CHECKING:
     from imagebot.providers.catalog import ProviderOptions
 
 PROVIDER = "dalle"
+VARIATION_LIMIT = 4 * 1024 * 1024  # create_variation takes a square PNG under 4 MB
+
+
+def can_vary(model: str) -> bool:
+    """dall-e-2 has variations, GPT Image models have edits; nothing else takes an image."""
+    name = model.lower()
+    return name == "dall-e-2" or name.startswith("gpt-image")
+
+
+def cannot_vary(model: str) -> str:
+    """The one sentence a user gets for a Vary on a model that takes no image."""
+    return (
+        f"cannot vary with {model}: only dall-e-2 (variations) and gpt-image models (edits) "
+        "take an image; set IMAGEBOT_IMAGE_MODEL to one of them"
+    )
+
+
+def square_png(data: bytes, side: int) -> bytes:
+    """`data` as create_variation takes it: the very bytes when already a square PNG under
+    4 MB, else resized to side x side (the inverse of the stretch that made a non-square
+    picture from a square render) and made smaller until it fits."""
+    with Image.open(io.BytesIO(data)) as image:
+        if image.format == "PNG" and image.width == image.height and len(data) < VARIATION_LIMIT:
+            return data
+        picture = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    while True:
+        buffer = io.BytesIO()
+        picture.resize((side, side), Image.Resampling.LANCZOS).save(buffer, format="PNG")
+        if buffer.tell() < VARIATION_LIMIT or side <= 256:
+            return buffer.getvalue()
+        side //= 2
 
 
 def _sizes(*pairs: tuple[int, int]) -> FixedSizes:
@@ -133,6 +172,11 @@ class OpenAIImagesProvider:
         """The sizes this model renders."""
         return self._rules.sizes
 
+    @property
+    def accepts_init_image(self) -> bool:
+        """True for dall-e-2 and GPT Image models (see `cannot_vary` for the others)."""
+        return can_vary(self._model)
+
     async def render(self, request: RenderRequest) -> Sequence[RenderedImage]:
         """`request.count` images of the prompt at the fitted size."""
         model = request.model or self._model
@@ -140,30 +184,40 @@ class OpenAIImagesProvider:
         size = request.size
         if rules.known and size not in rules.sizes.sizes:
             size = rules.sizes.fit(size)  # a caller that skipped sizes(); never send a 400 size
+        if request.init_image is not None and not can_vary(model):
+            raise ProviderError(PROVIDER, cannot_vary(model))
         counts = [
             min(rules.max_n, request.count - done) for done in range(0, request.count, rules.max_n)
         ]
         batches = await asyncio.gather(
-            *(self._generate(model, rules, request.prompt, size, n) for n in counts)
+            *(self._generate(model, rules, request, size, n) for n in counts)
         )
         return [image for batch in batches for image in batch]
 
     async def _generate(
-        self, model: str, rules: ModelRules, prompt: str, size: Size, n: int
+        self, model: str, rules: ModelRules, request: RenderRequest, size: Size, n: int
     ) -> list[RenderedImage]:
-        params: dict[str, Any] = {
-            "model": model,
-            "prompt": prompt[: rules.prompt_limit],
-            "n": n,
-            "size": str(size),
-        }
+        params: dict[str, Any] = {"model": model, "n": n, "size": str(size)}
         if rules.takes_response_format:
             params["response_format"] = "b64_json"
+        images = self._client.images
+        if request.init_image is None:
+            call: Any = images.generate
+            params["prompt"] = request.prompt[: rules.prompt_limit]
+        elif model.lower() == "dall-e-2":
+            call = images.create_variation
+            png = square_png(request.init_image, size.width)
+            params["image"] = ("image.png", png, "image/png")
+        else:
+            call = images.edit
+            kind = image_format(request.init_image)
+            params["image"] = (f"image.{kind}", request.init_image, f"image/{kind}")
+            params["prompt"] = request.prompt[: rules.prompt_limit]
         # Raised outside the except blocks so no SDK exception (which may quote the key)
         # rides along as __context__.
         error: ProviderError | None = None
         try:
-            answer = await self._client.images.generate(**params)
+            answer = await call(**params)
         except openai.OpenAIError as exc:
             error = error_for_openai(PROVIDER, exc, secrets=[self._key])
         except ValueError as exc:  # a 200 whose body is not JSON

@@ -3,6 +3,11 @@
 v2beta Stable Image (core, ultra, sd3 family) takes multipart forms and renders aspect ratios at
 about one megapixel; the v1 SDXL engines take JSON and a fixed list of sizes. One request per
 image, so every image keeps its own seed.
+
+Vary is v2beta image-to-image: the sd3 endpoint with `mode=image-to-image`, `image` and
+`strength`, or ultra with `image` and `strength`. Stable Image Core takes no image, so a core
+provider varies with sd3.5-large (`vary_model` says so). Upscale is the v2beta fast upscaler
+(see stability_upscale.py). The v1 engines do neither here.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,8 +33,11 @@ from imagebot.providers.base import (
     Size,
     SizeRule,
     Unavailable,
+    UpscaledImage,
 )
 from imagebot.providers.http_errors import request_json, scrub
+from imagebot.providers.multipart import multipart
+from imagebot.providers.stability_upscale import FACTOR, FAST_UPSCALE_PATH, finish, prepare
 
 if TYPE_CHECKING:
     from imagebot.providers.catalog import ProviderOptions
@@ -76,6 +83,8 @@ V1_SAMPLERS = {
     "ddim": "DDIM",
     "ddpm": "DDPM",
 }
+VARY_MODEL_FOR_CORE = "sd3.5-large"  # core has no image-to-image; the nearest model that has
+DEFAULT_STRENGTH = 0.55  # SPEC §6: a variation moves this far from its image
 SEED_LIMIT = 4294967294  # v2beta's largest seed; 0 asks the service for a random one
 WAIT_IN_MESSAGE = re.compile(r"timed out for (\d+) seconds")
 
@@ -91,21 +100,6 @@ def _v1_sampler(name: str | None) -> str | None:
         return name.upper()
     base = re.sub(r"\s+(karras|exponential|sgm uniform)$", "", name.strip(), flags=re.I)
     return V1_SAMPLERS.get(base.lower())
-
-
-def multipart(fields: Mapping[str, str]) -> tuple[bytes, str]:
-    """A multipart/form-data body of text fields, as bytes so a retry can send it again."""
-    boundary = uuid.uuid4().hex
-    parts = []
-    for name, value in fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
-            f"Content-Type: text/plain; charset=utf-8\r\n\r\n".encode()
-            + value.encode("utf-8")
-            + b"\r\n"
-        )
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 class StabilityProvider:
@@ -172,6 +166,16 @@ class StabilityProvider:
     def is_v1(self) -> bool:
         return bool(V1_ENGINE.match(self._model))
 
+    @property
+    def accepts_init_image(self) -> bool:
+        """Vary works on every v2beta model (core through sd3.5-large); not on v1 engines."""
+        return not self.is_v1
+
+    @property
+    def vary_model(self) -> str:
+        """The model a variation is rendered with: the provider's, except core's stand-in."""
+        return VARY_MODEL_FOR_CORE if self._model == "core" else self._model
+
     def sizes(self) -> SizeRule:
         if not self.is_v1:
             return FixedSizes(tuple(ASPECT_RATIOS.values()))
@@ -192,6 +196,8 @@ class StabilityProvider:
 
     async def _render_one(self, request: RenderRequest, seed: int) -> RenderedImage:
         try:
+            if request.init_image is not None:
+                return await self._vary(request, seed)
             if self.is_v1:
                 return await self._v1(request, seed)
             return await self._v2beta(request, seed)
@@ -234,6 +240,66 @@ class StabilityProvider:
         answer = await self._post(
             f"/v2beta/stable-image/generate/{service}", data=body, content_type=content_type
         )
+        return self._image_of(answer, seed)
+
+    def vary_form(self, request: RenderRequest, seed: int) -> tuple[str, dict[str, str]]:
+        """(service, text fields) of the v2beta image-to-image request for one image."""
+        model = self.vary_model
+        strength = DEFAULT_STRENGTH if request.strength is None else request.strength
+        fields = {
+            "prompt": request.prompt,
+            "strength": f"{_clamp(strength, 0, 1):g}",
+            "seed": str(seed % (SEED_LIMIT + 1)) if seed >= 0 else "0",
+            "output_format": "png",
+        }
+        turbo = "turbo" in model
+        if request.negative_prompt and not turbo:
+            fields["negative_prompt"] = request.negative_prompt
+        if model == "ultra":
+            return "ultra", fields  # ultra: an optional image with its strength, no mode
+        fields["mode"] = "image-to-image"  # the output takes the image's aspect ratio
+        if model != "sd3":
+            fields["model"] = model
+        cfg = (request.settings or {}).get("cfg_scale")
+        if cfg is not None and not turbo:
+            fields["cfg_scale"] = f"{_clamp(cfg, 1, 10):g}"
+        return "sd3", fields
+
+    async def _vary(self, request: RenderRequest, seed: int) -> RenderedImage:
+        if self.is_v1:
+            raise ProviderError(
+                PROVIDER_ID,
+                f"cannot vary with {self._model}: Stability's v1 engines take no image here; "
+                "set STABILITY_MODEL to core, ultra or an sd3 model",
+            )
+        assert request.init_image is not None
+        service, fields = self.vary_form(request, seed)
+        kind = "jpeg" if request.init_image.startswith(b"\xff\xd8") else "png"
+        image = (f"image.{kind}", request.init_image, f"image/{kind}")
+        body, content_type = multipart(fields, {"image": image})
+        answer = await self._post(
+            f"/v2beta/stable-image/generate/{service}", data=body, content_type=content_type
+        )
+        return self._image_of(answer, seed)
+
+    async def upscale(self, image: bytes, scale: int = 2) -> UpscaledImage:
+        """`image` at `scale` times its width and height, by Stability's fast upscaler (4x),
+        fitted to its size rules first and resized to exactly `scale`x after."""
+        prepared = prepare(image)
+        body, content_type = multipart(
+            {"output_format": "png"}, {"image": ("image.png", prepared.png, "image/png")}
+        )
+        try:
+            answer = await self._post(FAST_UPSCALE_PATH, data=body, content_type=content_type)
+            upscaled = self._image_of(answer, None).data
+        except ProviderError as exc:
+            raise self._explained(exc) from exc
+        data, width, height = finish(upscaled, prepared, scale)
+        name = "stability fast upscale" + ("" if scale == FACTOR else f" (4x, resized to {scale}x)")
+        return UpscaledImage(data=data, width=width, height=height, upscaler=name)
+
+    def _image_of(self, answer: Any, seed: int | None) -> RenderedImage:
+        """The image of a v2beta JSON answer (`image`, `finish_reason`, `seed`)."""
         if not isinstance(answer, dict) or not isinstance(answer.get("image"), str):
             raise BadResponse(PROVIDER_ID, "the answer had no image")
         if answer.get("finish_reason") == "CONTENT_FILTERED":

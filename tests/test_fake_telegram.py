@@ -37,6 +37,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from PIL import Image
 
+from tests.fakes.telegram_bot_api import ManualClock
 from tests.fakes.telegram_server import FakeTelegram
 
 TOKEN = "42:TEST"
@@ -233,6 +234,30 @@ async def test_group_and_global_rate_limits(fake: FakeTelegram, bot: Bot) -> Non
 
     fake.rate_limits = False
     await bot.send_message(USER, "unlimited")
+
+
+@pytest.mark.parametrize("start", [0.0, 101.8933419626485, 987654.321])
+async def test_rate_windows_end_exactly_on_an_injected_clock(start: float) -> None:
+    # 101.89...: a monotonic reading where (t0 + 60) - 60 rounds below t0 in floats.
+    clock = ManualClock(start)
+    async with FakeTelegram(TOKEN, clock=clock) as fake:
+        fake.chat(GROUP)
+        bot = make_bot(fake)
+        try:
+            for n in range(20):
+                await bot.send_message(GROUP, f"post {n}")
+            with pytest.raises(TelegramRetryAfter) as limited:
+                await bot.send_message(GROUP, "one too many")
+            assert limited.value.retry_after == 60
+            clock.advance(59)
+            with pytest.raises(TelegramRetryAfter) as limited:
+                await bot.send_message(GROUP, "still too soon")
+            assert limited.value.retry_after == 1
+            clock.advance(1)
+            await bot.send_message(GROUP, "after exactly a minute")
+        finally:
+            await bot.session.close()
+    assert fake.texts(GROUP)[-1] == "after exactly a minute"
 
 
 async def test_caption_and_text_limits_reach_aiogram_as_bad_request(

@@ -46,7 +46,7 @@ from tests.fakes.discord_world import (
     StoredAttachment,
     StoredMessage,
 )
-from tests.fakes.loopback import listen
+from tests.fakes.loopback import LoopbackServer
 
 MiB = 1024 * 1024
 FAILURE_KINDS = ("429", "500", "502", "hang", "malformed")
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 
-class FakeDiscord:
+class FakeDiscord(LoopbackServer):
     """The fake Discord; `async with` serves it on 127.0.0.1 at a random port."""
 
     def __init__(
@@ -100,9 +100,7 @@ class FakeDiscord:
         self.command_syncs: list[tuple[str | None, list[dict[str, Any]]]] = []
         self._failures: list[Failure] = []
         self._changed = asyncio.Event()
-        self.closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
+        LoopbackServer.__init__(self)
         self.rest = DiscordRest(self)
         self.gateway = DiscordGateway(self)
 
@@ -135,31 +133,24 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> FakeDiscord:
-        await self.start()
-        return self
+    shutdown_timeout = 0.5
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 at a free port."""
+    def build_app(self) -> web.Application:
         app = web.Application(client_max_size=self.upload_limit * 4 + MiB)
         self.rest.add_routes(app)
         app.router.add_get("/gateway", self.gateway.handle)
-        self._runner, self._port = await listen(app, 0, shutdown_timeout=0.5)
+        return app
+
+    async def before_stop(self) -> None:
+        await self.gateway.close_all()  # every websocket closed before the runner stops
 
     async def close(self) -> None:
-        """Close every websocket, release hung requests, stop serving."""
-        self.closing.set()
-        await self.gateway.close_all()
-        if self._runner:
-            await self._runner.cleanup()
-            self._runner = None
+        """Close every websocket, release hung requests, stop serving (the same as stop())."""
+        await self.stop()
 
     @property
     def root_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return self.url
 
     @property
     def api_base(self) -> str:

@@ -8,6 +8,12 @@ in a queue counting down, then renders for one check, then is done; it can be to
 be impossible, or censor images. GET /generate/status is limited to 10 a minute per request,
 as on the real Horde. Every request is logged with its time, so tests can check poll rates.
 
+img2img: `source_image` is a base64 image (WebP, or any format the workers' PIL reads) or an
+https link; `source_processing` one of img2img, inpainting, outpainting, remix (img2img when
+left out); `params.denoising_strength` 0.01 to 1. An unreadable source image is 400
+ImageValidationFailed. A finished img2img job's images carry the source's colour at the corner
+pixel, so a test can see the source reached the worker. `sources` keeps every decoded source.
+
     async with FakeHorde(queue_position=2) as fake:
         provider = HordeProvider(session, "0000000000", fake.url, poll_interval=0.01)
 """
@@ -15,6 +21,7 @@ as on the real Horde. Every request is logged with its time, so tests can check 
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import time
 import uuid
@@ -22,8 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
-from tests.fakes.loopback import listen
+from tests.fakes.loopback import LoopbackServer
 
 ANONYMOUS_KEY = "0000000000"
 SECOND_ORDER = {"k_heun", "k_dpm_2", "k_dpm_2_a", "k_dpmpp_2s_a", "k_dpmpp_sde"}
@@ -31,16 +39,21 @@ SAMPLERS = {"k_lms", "k_heun", "k_euler", "k_euler_a", "k_dpm_2", "k_dpm_2_a", "
             "k_dpm_adaptive", "k_dpmpp_2s_a", "k_dpmpp_2m", "dpmsolver", "k_dpmpp_sde", "DDIM",
             "lcm"}  # fmt: skip
 MODELS = ("stable_diffusion", "AlbedoBase XL (SDXL)", "Deliberate")
+SOURCE_PROCESSING = ("img2img", "inpainting", "outpainting", "remix")
 CORRUPT_WORDS = ("forbidden-word",)
 
 
-def make_webp(width: int, height: int, seed: int) -> bytes:
-    """A real WebP of width x height whose colour follows the seed."""
-    from PIL import Image
-
+def make_webp(width: int, height: int, seed: int, source: bytes | None = None) -> bytes:
+    """A real WebP of width x height whose colour follows the seed (and, for img2img, whose
+    top-left block takes the source's top-left colour)."""
     buffer = io.BytesIO()
     colour = (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256)
-    Image.new("RGB", (width, height), colour).save(buffer, format="WEBP", quality=50)
+    image = Image.new("RGB", (width, height), colour)
+    if source is not None:
+        with Image.open(io.BytesIO(source)) as picture:
+            corner = picture.convert("RGB").getpixel((0, 0))
+        image.paste(corner, (0, 0, 16, 16))
+    image.save(buffer, format="WEBP", quality=90)
     return buffer.getvalue()
 
 
@@ -73,8 +86,8 @@ class Job:
     status_calls: list[float] = field(default_factory=list)
 
 
-@dataclass
-class FakeHorde:
+@dataclass(eq=False)
+class FakeHorde(LoopbackServer):
     """The fake Horde; `async with` starts it on 127.0.0.1 at a random port."""
 
     keys: dict[str, float] = field(default_factory=lambda: {"registered-key": 5000.0})  # kudos
@@ -88,19 +101,14 @@ class FakeHorde:
     requests: list[LoggedRequest] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)
     images: dict[str, bytes] = field(default_factory=dict)
+    sources: dict[str, bytes] = field(default_factory=dict)  # job id: decoded source_image
     _failures: list[tuple[int, str, str, dict[str, str]]] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
-    _port: int = 0
 
-    async def __aenter__(self) -> FakeHorde:
-        await self.start()
-        return self
+    def __post_init__(self) -> None:
+        LoopbackServer.__init__(self)
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def start(self) -> None:
-        app = web.Application(middlewares=[self._middleware])
+    def build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=32 * 1024**2)
         app.router.add_post("/api/v2/generate/async", self._submit)
         app.router.add_get("/api/v2/generate/check/{id}", self._check)
         app.router.add_get("/api/v2/generate/status/{id}", self._status)
@@ -109,16 +117,7 @@ class FakeHorde:
         app.router.add_get("/api/v2/status/models", self._models)
         app.router.add_get("/api/v2/status/heartbeat", self._heartbeat)
         app.router.add_get("/r2/{name}", self._download)
-        self._runner, self._port = await listen(app, self._port)
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return app
 
     def fail_next(self, status: int, rc: str, message: str = "", retry_after: str = "") -> None:
         """The next submit answers `status` {"message", "rc"} (e.g. 429 TooManyPrompts)."""
@@ -165,6 +164,10 @@ class FakeHorde:
             return web.json_response({"message": "Failed to decode JSON object"}, status=400)
         params = data.get("params") or {}
         invalid = self._validate(params)
+        if data.get("source_processing", "img2img") not in SOURCE_PROCESSING:
+            invalid["source_processing"] = (
+                f"'{data['source_processing']}' is not one of {list(SOURCE_PROCESSING)}"
+            )
         if invalid:
             return web.json_response(
                 {"errors": invalid, "message": "Input payload validation failed"}, status=400
@@ -195,8 +198,16 @@ class FakeHorde:
                     f"already have the required kudos. This request requires {required} kudos "
                     "to fulfil.", "KudosUpfront",
                 )  # fmt: skip
+        source = None
+        if data.get("source_image"):
+            source = _decode_image(str(data["source_image"]))
+            if source is None:
+                return horde_error(400, "Image validation failed: the source image could not "
+                                   "be read.", "ImageValidationFailed")  # fmt: skip
         job = Job(str(uuid.uuid4()), data, apikey, self.queue_position, n)
         self.jobs[job.id] = job
+        if source is not None:
+            self.sources[job.id] = source
         answer: dict[str, Any] = {"id": job.id, "kudos": round(width * height / 4096 * n / 10)}
         if self.impossible:
             answer["message"] = (
@@ -223,6 +234,9 @@ class FakeHorde:
             )
         if "seed" in params and not isinstance(params["seed"], str):
             errors["params.seed"] = f"{params['seed']} is not of type 'string'"
+        strength = params.get("denoising_strength", 0.75)
+        if not isinstance(strength, (int, float)) or not 0.01 <= strength <= 1:
+            errors["params.denoising_strength"] = f"{strength} is not from 0.01 to 1.0"
         return errors
 
     def _job(self, request: web.Request, kind: str) -> Job | web.Response:
@@ -294,7 +308,8 @@ class FakeHorde:
             seed = int(base) + index * params.get("seed_variation", 1) if base.isdigit() else 7
             gen_id = f"{job.id}-{index}"
             censored = self.censor == "all" or (self.censor == "first" and index == 0)
-            image = make_webp(params.get("width", 512), params.get("height", 512), seed)
+            image = make_webp(params.get("width", 512), params.get("height", 512), seed,
+                              self.sources.get(job.id))  # fmt: skip
             use_r2 = job.payload.get("r2", True) if self.r2 is None else self.r2
             if use_r2:
                 self.images[f"{gen_id}.webp"] = image
@@ -334,6 +349,18 @@ class FakeHorde:
 
     async def _heartbeat(self, request: web.Request) -> web.Response:
         return web.json_response({"message": "OK", "version": "4.44.0"})
+
+
+def _decode_image(text: str) -> bytes | None:
+    """The bytes of a base64 source image that PIL can read, else None (links are not
+    fetched: a loopback fake has nothing to fetch them from)."""
+    try:
+        data = base64.b64decode(text, validate=True)
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (binascii.Error, ValueError, OSError):
+        return None
+    return data
 
 
 __all__ = ["ANONYMOUS_KEY", "FakeHorde", "LoggedRequest", "make_webp"]

@@ -1,4 +1,10 @@
-"""A loopback fake of the OpenAI API (chat completions, image generations, models).
+"""A loopback fake of the OpenAI API (chat completions, image generations, variations and
+edits, models).
+
+Variations (POST /v1/images/variations, multipart, dall-e-2 only) need a square PNG under
+4 MB in `image`; edits (POST /v1/images/edits, multipart) take `image` (or `image[]`) and a
+`prompt`; gpt-image models answer base64 and refuse `response_format`, as for generations.
+Uploaded files are kept byte for byte in `LoggedRequest.files`.
 
 It speaks the real wire shapes and limits, logs what it receives, and can be told to be slow,
 to fail the next requests (429 with Retry-After, 500, hang, malformed JSON) or to answer chat
@@ -25,7 +31,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.loopback import listen
+from tests.fakes.images_form import edit_problem, read_form, variation_problem
+from tests.fakes.loopback import LoopbackServer
 
 INVALID = "invalid_request_error"
 POLICY_MESSAGE = (
@@ -55,6 +62,7 @@ class LoggedRequest:
     json: Any
     headers: dict[str, str]
     authorized: bool
+    files: dict[str, bytes] = field(default_factory=dict)  # multipart uploads, byte for byte
 
 
 @dataclass
@@ -73,8 +81,8 @@ class Failure:
     path: str | None = None  # only requests whose path contains this
 
 
-@dataclass
-class FakeOpenAI:
+@dataclass(eq=False)
+class FakeOpenAI(LoopbackServer):
     """The fake server; `async with` starts it on 127.0.0.1 at a random port."""
 
     api_key: str | None = None  # when set, requests need `Authorization: Bearer <key>`
@@ -92,44 +100,35 @@ class FakeOpenAI:
     files: dict[str, bytes] = field(default_factory=dict)
     _replies: deque = field(default_factory=deque)
     _failures: deque = field(default_factory=deque)
-    _runner: web.AppRunner | None = None
-    _port: int = 0
-    _closing: asyncio.Event | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     in_flight: int = 0  # chat and image requests being answered right now
     max_in_flight: int = 0  # the most that were ever answered at once
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> FakeOpenAI:
-        await self.start()
-        return self
+    shutdown_timeout = 0.5
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    def __post_init__(self) -> None:
+        LoopbackServer.__init__(self)
 
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 at a free port."""
+    def build_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_post("/v1/images/variations", self._image_form)
+        app.router.add_post("/v1/images/edits", self._image_form)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/files/{name}", self._file)
         app.middlewares.append(self._count_in_flight)
-        self._closing = asyncio.Event()
-        self._runner, self._port = await listen(app, 0, shutdown_timeout=0.5)
+        return app
 
     async def close(self) -> None:
-        """Stop serving; hung handlers are released first."""
-        if self._closing:
-            self._closing.set()
-        if self._runner:
-            await self._runner.cleanup()
-            self._runner = None
+        """Stop serving; hung handlers are released first (the same as stop())."""
+        await self.stop()
 
     @property
     def root_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return self.url
 
     @property
     def base_url(self) -> str:
@@ -243,9 +242,8 @@ class FakeOpenAI:
         if failure.kind == "policy":
             return self._error(400, POLICY_MESSAGE, code="content_policy_violation")
         if failure.kind == "hang":
-            assert self._closing is not None
             try:
-                await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
+                await asyncio.wait_for(self.closing.wait(), self.hang_seconds)
             except TimeoutError:
                 pass
             return self._error(504, "hung", type_="server_error")
@@ -395,6 +393,49 @@ class FakeOpenAI:
                 },
             )
         return web.json_response(answer)
+
+    async def _image_form(self, request: web.Request) -> web.StreamResponse:
+        """/images/variations and /images/edits: multipart, the picture in `image`."""
+        auth = request.headers.get("Authorization", "")
+        authorized = self.api_key is None or auth == f"Bearer {self.api_key}"
+        fields, files = await read_form(request)
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        self.requests.append(
+            LoggedRequest(request.method, request.path, fields, headers, authorized, files)
+        )
+        if not authorized:
+            return self._error(401, "Incorrect API key provided.", code="invalid_api_key")
+        failure = next((f for f in self._failures if not f.path or f.path in request.path), None)
+        if failure is not None:
+            self._failures.remove(failure)
+            return await self._fail(failure)
+        edit = request.path.endswith("/edits")
+        model = fields.get("model") or "dall-e-2"
+        check = edit_problem if edit else variation_problem
+        problem = check(fields, files, model, IMAGE_MODELS, self.accept_any_image_model)
+        if problem:
+            return self._error(400, problem[0], param=problem[1], code=problem[2])
+        prompt = fields.get("prompt", "")
+        if edit and any(word.lower() in prompt.lower() for word in self.refusal_words):
+            return self._error(400, POLICY_MESSAGE, code="content_policy_violation")
+        if self.image_latency:
+            await asyncio.sleep(self.image_latency)
+        size = fields.get("size") or "1024x1024"
+        width, height = (1024, 1024) if size == "auto" else map(int, size.split("x"))
+        source = files.get("image") or files.get("image[]") or b""
+        key = f"{prompt}#{zlib.crc32(source)}"
+        n = int(fields.get("n") or 1)
+        b64 = model.startswith("gpt-image") or fields.get("response_format") == "b64_json"
+        data = []
+        for index in range(n):
+            png = _png(width, height, f"{key}#{index}")
+            if b64:
+                data.append({"b64_json": base64.b64encode(png).decode()})
+            else:
+                name = f"img-{next(self._ids)}.png"
+                self.files[name] = png
+                data.append({"url": f"{self.root_url}/files/{name}"})
+        return web.json_response({"created": int(time.time()), "data": data})
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         data = self.files.get(request.match_info["name"])

@@ -1,10 +1,17 @@
-"""A loopback fake of Stability AI's REST API: v2beta stable-image generate and v1 generation.
+"""A loopback fake of Stability AI's REST API: v2beta stable-image generate (text-to-image and
+image-to-image), v2beta fast upscale, and v1 generation.
 
 Real shapes: v2beta takes multipart/form-data and answers {"image", "finish_reason", "seed"}
 (or the bytes, with finish-reason and seed headers, for Accept: image/*); v1 takes JSON and
 answers {"artifacts": [...]}. Errors are {"id", "name", "errors": [...]} (v2beta) or
 {"id", "name", "message"} (v1): 401 unauthorized, 402 payment_required, 403 content_moderation,
 400 bad_request / invalid_sdxl_v1_dimensions, 429 rate_limit_exceeded, 500.
+
+Image-to-image: sd3 with `mode=image-to-image` needs the `image` file and a `strength` from 0
+to 1 (and takes no aspect_ratio: the output keeps the image's shape); ultra takes an optional
+`image` with its `strength`; core takes no image. Fast upscale takes an `image` of 32 to 1,536
+pixels a side, 1,024 to 1,048,576 pixels in all, aspect 1:2.5 to 2.5:1, and answers it at 4x.
+The rules are the documented ones; the error wording is ours, in the service's shape.
 
     async with FakeStability(api_key="sk-test", latency=0.5) as fake:
         provider = StabilityProvider(session, api_key="sk-test", host=fake.url)
@@ -14,14 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
-from tests.fakes.loopback import listen
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.webui_server import make_png
 
 ASPECT_SIZES = {
@@ -66,10 +75,11 @@ class LoggedRequest:
     content_type: str
     accept: str
     authorized: bool
+    files: dict[str, bytes] = field(default_factory=dict)  # uploaded parts, byte for byte
 
 
-@dataclass
-class FakeStability:
+@dataclass(eq=False)
+class FakeStability(LoopbackServer):
     """The fake server; `async with` starts it on 127.0.0.1 at a random port."""
 
     api_key: str = "sk-test"
@@ -80,25 +90,16 @@ class FakeStability:
     hang_seconds: float = 30.0
     requests: list[LoggedRequest] = field(default_factory=list)
     _failures: list[tuple[str, float | None]] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
-    _port: int = 0
-    _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def __aenter__(self) -> FakeStability:
+    def __post_init__(self) -> None:
+        LoopbackServer.__init__(self)
+
+    def build_app(self) -> web.Application:
         app = web.Application(client_max_size=10 * 1024**2)
         app.router.add_post("/v2beta/stable-image/generate/{service}", self._v2beta)
+        app.router.add_post("/v2beta/stable-image/upscale/fast", self._upscale_fast)
         app.router.add_post("/v1/generation/{engine}/text-to-image", self._v1)
-        self._runner, self._port = await listen(app, 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._closing.set()
-        if self._runner:
-            await self._runner.cleanup()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return app
 
     def fail_next(self, count: int = 1, kind: str = "429", retry_after: float | None = None):
         """The next `count` generations fail: "429", "500", "hang" or "malformed"."""
@@ -140,7 +141,7 @@ class FakeStability:
                 return response
             if kind == "hang":
                 try:
-                    await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
+                    await asyncio.wait_for(self.closing.wait(), self.hang_seconds)
                 except TimeoutError:
                     pass
                 return error(500, "internal_error", "timed out")
@@ -160,13 +161,10 @@ class FakeStability:
     async def _v2beta(self, request: web.Request) -> web.StreamResponse:
         service = request.match_info["service"]
         content_type = request.headers.get("Content-Type", "")
-        fields: dict[str, Any] = {}
-        if content_type.startswith("multipart/form-data"):
-            form = await request.post()
-            fields = {key: str(value) for key, value in form.items()}
+        fields, files = await self._form(request)
         accept = request.headers.get("Accept", "image/*")
         self.requests.append(LoggedRequest("POST", request.path, fields, content_type, accept,
-                                           self._authorized(request)))  # fmt: skip
+                                           self._authorized(request), files))  # fmt: skip
         if service not in ("core", "ultra", "sd3"):
             return self._v2_error(404, "not_found", f"{request.path} does not exist")
         if not content_type.startswith("multipart/form-data"):
@@ -182,6 +180,8 @@ class FakeStability:
         ratio = fields.get("aspect_ratio", "1:1")
         if ratio not in ASPECT_SIZES:
             problems.append(f"aspect_ratio: must be one of {', '.join(ASPECT_SIZES)}")
+        init, init_problems = self._init_image(service, fields, files)
+        problems += init_problems
         seed_text = fields.get("seed", "0")
         if not seed_text.isdigit() or int(seed_text) > 4294967294:
             problems.append("seed: must be a number between 0 and 4294967294")
@@ -200,15 +200,102 @@ class FakeStability:
         await asyncio.sleep(self.latency)
         self.credits -= {"core": 3, "ultra": 8, "sd3": 6.5}[service]
         seed = int(seed_text) or random.randrange(1, 4294967295)
-        width, height = ASPECT_SIZES[ratio]
-        image = make_png(width, height, seed)
-        finish = self._finish(prompt)
+        width, height = init if init else ASPECT_SIZES[ratio]
+        return self._answer(make_png(width, height, seed), accept, self._finish(prompt), seed)
+
+    @staticmethod
+    def _answer(image: bytes, accept: str, finish: str, seed: int) -> web.Response:
         if accept == "application/json":
             body = {"image": base64.b64encode(image).decode(), "finish_reason": finish,
                     "seed": seed}  # fmt: skip
             return web.json_response(body)
         headers = {"finish-reason": finish, "seed": str(seed)}
         return web.Response(body=image, content_type="image/png", headers=headers)
+
+    @staticmethod
+    async def _form(request: web.Request) -> tuple[dict[str, str], dict[str, bytes]]:
+        """The text fields and the file parts of a multipart body."""
+        fields: dict[str, str] = {}
+        files: dict[str, bytes] = {}
+        if not request.headers.get("Content-Type", "").startswith("multipart/form-data"):
+            return fields, files
+        form = await request.post()
+        for key, value in form.items():
+            if isinstance(value, web.FileField):
+                files[key] = value.file.read()
+            else:
+                fields[key] = str(value)
+        return fields, files
+
+    @staticmethod
+    def _init_image(
+        service: str, fields: dict[str, str], files: dict[str, bytes]
+    ) -> tuple[tuple[int, int] | None, list[str]]:
+        """The size of the image-to-image input, if any, and what is wrong with the request."""
+        mode = fields.get("mode", "text-to-image")
+        wants_image = (service == "sd3" and mode == "image-to-image") or (
+            service == "ultra" and "image" in files
+        )
+        if service == "sd3" and mode not in ("text-to-image", "image-to-image"):
+            return None, ["mode: must be one of text-to-image, image-to-image"]
+        if service == "core" and ("image" in files or "strength" in fields):
+            return None, ["image: core does not take an image; use sd3 or ultra"]
+        if not wants_image:
+            if "image" in files:
+                return None, ["image: only allowed when mode is image-to-image"]
+            return None, []
+        problems = []
+        if "image" not in files:
+            problems.append("image: required when mode is image-to-image")
+        try:
+            strength = float(fields["strength"])
+            if not 0 <= strength <= 1:
+                problems.append("strength: must be between 0 and 1")
+        except (KeyError, ValueError):
+            problems.append("strength: required with an image, a number between 0 and 1")
+        if service == "sd3" and "aspect_ratio" in fields:
+            problems.append("aspect_ratio: not allowed in image-to-image mode")
+        size = _size_of(files.get("image", b""))
+        if "image" in files and (size is None or min(size) < 64):
+            problems.append("image: must be a PNG, JPEG or WebP of at least 64 pixels a side")
+        return size, problems
+
+    # ------------------------------------------------------------------ fast upscale
+
+    async def _upscale_fast(self, request: web.Request) -> web.StreamResponse:
+        content_type = request.headers.get("Content-Type", "")
+        fields, files = await self._form(request)
+        accept = request.headers.get("Accept", "image/*")
+        self.requests.append(LoggedRequest("POST", request.path, fields, content_type, accept,
+                                           self._authorized(request), files))  # fmt: skip
+        if not content_type.startswith("multipart/form-data"):
+            return self._v2_error(400, "bad_request", "content-type: must be multipart/form-data")
+        if denied := await self._gate(request, False, ""):
+            return denied
+        size = _size_of(files.get("image", b""))
+        if size is None:
+            return self._v2_error(400, "bad_request", "image: required, a PNG, JPEG or WebP")
+        width, height = size
+        problems = []
+        if not (32 <= min(size) and max(size) <= 1536):
+            problems.append(f"image: each side must be 32 to 1536 pixels; got {width}x{height}")
+        if not 1024 <= width * height <= 1_048_576:
+            problems.append(
+                f"image: must have 1,024 to 1,048,576 pixels; got {width * height:,} pixels"
+            )
+        if max(size) / min(size) > 2.5:
+            problems.append("image: aspect ratio must be between 1:2.5 and 2.5:1")
+        if fields.get("output_format", "png") not in ("png", "jpeg", "webp"):
+            problems.append("output_format: must be one of png, jpeg, webp")
+        if problems:
+            return self._v2_error(400, "bad_request", *problems)
+        await asyncio.sleep(self.latency)
+        self.credits -= 2
+        with Image.open(io.BytesIO(files["image"])) as source:
+            upscaled = source.convert("RGB").resize((width * 4, height * 4))
+        buffer = io.BytesIO()
+        upscaled.save(buffer, format="PNG", compress_level=1)
+        return self._answer(buffer.getvalue(), accept, "SUCCESS", 0)
 
     # ------------------------------------------------------------------ v1
 
@@ -263,3 +350,12 @@ class FakeStability:
             for i in range(samples)
         ]
         return web.json_response({"artifacts": artifacts})
+
+
+def _size_of(data: bytes) -> tuple[int, int] | None:
+    """Width and height of an uploaded image, or None when it is not one."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Exception:  # noqa: BLE001 -- anything unreadable is "not an image" to the service
+        return None

@@ -13,7 +13,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tests.fakes.telegram_wire import (
@@ -41,8 +41,29 @@ from tests.fakes.telegram_wire import (
 USERNAME_MENTION = re.compile(r"(?<![\w@])@[A-Za-z][A-Za-z0-9_]{4,31}(?![\w])")
 
 
+WINDOW_SLACK = 1e-6  # seconds: float noise in a clock reading never decides a rate window
+
+
+class ManualClock:
+    """A clock that moves only when told: rate-limit windows without real waits."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class BotApiState:
-    """What the Bot API server knows about one bot, and the methods that change it."""
+    """What the Bot API server knows about one bot, and the methods that change it.
+
+    `clock` (monotonic seconds; `time.monotonic` by default) drives the rate limits and
+    retry_after windows; pass a ManualClock, or call freeze_clock(), to test them without
+    waiting.
+    """
 
     def __init__(
         self,
@@ -52,6 +73,7 @@ class BotApiState:
         rate_limits: bool = True,
         per_second: int = 30,
         per_group_minute: int = 20,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.tokens = {token}
         bot_id = int(token.split(":", 1)[0])
@@ -76,7 +98,7 @@ class BotApiState:
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._sends: collections.deque[float] = collections.deque()
         self._group_sends: dict[int, collections.deque[float]] = {}
-        self._frozen: float | None = None
+        self.clock: Callable[[], float] = clock or time.monotonic
         self._offset = 0.0
         self._method_table = {
             name[3:]: getattr(self, name) for name in dir(self) if name.startswith("_m_")
@@ -85,26 +107,35 @@ class BotApiState:
     # --- clock and rate limits ------------------------------------------------------------
     def now(self) -> float:
         """The fake's clock (monotonic seconds), which tests may freeze or move on."""
-        return (self._frozen if self._frozen is not None else time.monotonic()) + self._offset
+        return self.clock() + self._offset
 
     def freeze_clock(self) -> None:
-        """Stop the clock so rate windows do not depend on how fast the machine is."""
-        self._frozen = time.monotonic()
+        """Stop the clock (a ManualClock from 0) so rate windows do not depend on how fast the
+        machine is, nor on float rounding of a large monotonic reading."""
+        self.clock, self._offset = ManualClock(), 0.0
 
     def advance(self, seconds: float) -> None:
         """Move the clock on, e.g. past a retry_after, without sleeping."""
-        self._offset += seconds
+        if isinstance(self.clock, ManualClock):
+            self.clock.advance(seconds)
+        else:
+            self._offset += seconds
+
+    @staticmethod
+    def _expired(sent_at: float, now: float, window: float) -> bool:
+        # (t0 + 60) - t0 can come out as 59.99999999999 in floats; the slack absorbs it.
+        return now - sent_at >= window - WINDOW_SLACK
 
     def _throttle(self, chat_id: int, count: int) -> None:
         if not self.rate_limits:
             return
         now = self.now()
-        while self._sends and self._sends[0] <= now - 1:
+        while self._sends and self._expired(self._sends[0], now, 1):
             self._sends.popleft()
         if self._sends and len(self._sends) + count > self.per_second:
             raise self._retry_after(self._sends[0] + 1 - now)
         group = self._group_sends.setdefault(chat_id, collections.deque())
-        while group and group[0] <= now - 60:
+        while group and self._expired(group[0], now, 60):
             group.popleft()
         if chat_id < 0 and group and len(group) + count > self.per_group_minute:
             raise self._retry_after(group[0] + 60 - now)

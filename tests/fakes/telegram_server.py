@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
-from tests.fakes.loopback import listen
-from tests.fakes.telegram_bot_api import BotApiState
+from tests.fakes.loopback import LoopbackServer
+from tests.fakes.telegram_bot_api import WINDOW_SLACK, BotApiState
 from tests.fakes.telegram_wire import (
     DEFAULT_UPDATE_TYPES,
     UPLOAD_MAX_BYTES,
@@ -50,11 +50,14 @@ class _Malformed(Exception):
     """Raised to answer with a non-JSON body (a proxy's 502 page)."""
 
 
-class FakeTelegram(BotApiState):
+class FakeTelegram(BotApiState, LoopbackServer):
     """The Bot API on 127.0.0.1: records what the bot sends, feeds it updates, can fail."""
 
+    shutdown_timeout = 0.5
+
     def __init__(self, token: str = "42:TEST", **options: Any) -> None:
-        super().__init__(token, **options)
+        BotApiState.__init__(self, token, **options)
+        LoopbackServer.__init__(self)
         self.requests: list[Call] = []
         self.updates: list[dict[str, Any]] = []  # queued, not yet confirmed by an offset
         self.webhook: dict[str, Any] = {"url": "", "secret_token": None}
@@ -64,25 +67,22 @@ class FakeTelegram(BotApiState):
         self._blocked_until: dict[str, float] = {}
         self._changed = asyncio.Event()
         self._poll_generation = 0
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
 
     # --- lifecycle -----------------------------------------------------------------------
-    async def __aenter__(self) -> FakeTelegram:
+    def build_app(self) -> web.Application:
         app = web.Application(client_max_size=UPLOAD_MAX_BYTES + (8 << 20))
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        self._runner, port = await listen(app, shutdown_timeout=0.5)
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self
+        return app
 
-    async def __aexit__(self, *exc: object) -> None:
-        self._closing.set()  # wakes long polls and hung calls so shutdown is quick
-        self._wake()
-        if self._runner is not None:
-            await self._runner.cleanup()
+    async def before_stop(self) -> None:
+        self._wake()  # `closing` is set: long polls and hung calls return, shutdown is quick
+
+    @property
+    def base_url(self) -> str:
+        """The root the bot is pointed at (TELEGRAM_API_BASE)."""
+        return self.url
 
     def fail_next(
         self, method: str, kind: Fault = "429", times: int = 1, retry_after: int = 1
@@ -245,7 +245,7 @@ class FakeTelegram(BotApiState):
                 )
             ready = [u for u in self.updates if self._wanted(u)][: max(1, min(limit, 100))]
             remaining = deadline - time.monotonic()
-            if ready or remaining <= 0 or self._closing.is_set():
+            if ready or remaining <= 0 or self.closing.is_set():
                 return ready
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
@@ -358,7 +358,7 @@ class FakeTelegram(BotApiState):
 
     async def _dispatch(self, method: str, params: dict, files: dict[str, UploadedFile]) -> Any:
         blocked = self._blocked_until.get(method, 0) - self.now()
-        if blocked > 0:
+        if blocked > WINDOW_SLACK:
             raise self._retry_after(blocked)
         queue = self._faults.get(method)
         if queue:
@@ -370,7 +370,7 @@ class FakeTelegram(BotApiState):
                 raise ApiError(500, "Internal Server Error")
             if kind == "malformed":
                 raise _Malformed
-            await self._closing.wait()  # "hang": answer only when the fake shuts down
+            await self.closing.wait()  # "hang": answer only when the fake shuts down
             raise ApiError(500, "Internal Server Error: fake closing")
         for upload in files.values():
             if len(upload.data) > UPLOAD_MAX_BYTES:
