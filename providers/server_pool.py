@@ -66,6 +66,10 @@ class ServerPool:
     def __len__(self) -> int:
         return len(self._servers)
 
+    def in_flight(self, url: str) -> int:
+        """Calls of this process open on `url` now."""
+        return self._state(url).in_flight
+
     def healthy(self) -> list[str]:
         """URLs not in a cool-off now."""
         now = self._clock()

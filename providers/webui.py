@@ -1,93 +1,64 @@
 """The `stable-diffusion` provider: an AUTOMATIC1111-compatible WebUI API (A1111, Forge, SD.Next).
 
-One txt2img request per image, each with its own seed, spread over a pool of servers (one GPU
-each) by ServerPool; a server that dies mid-batch is cooled off and its work goes elsewhere.
+A call's seeds become one batched txt2img (or img2img, for Vary) per healthy server of the pool
+(providers.batching): a GPU renders a batch faster than the same images one by one. A server that
+dies mid-batch is cooled off and its work goes elsewhere. While a request is open, /progress is
+polled for live previews and to notice a hung server (providers.webui_watch); every request has
+one time budget that fits its work, shared by its retries (providers.budget).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
-import re
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import aiohttp
-from yarl import URL
 
 from imagebot.providers.base import (
     BadResponse,
     FreeSizes,
-    NeedsKey,
+    PreviewCallback,
+    ProgressCallback,
     ProviderError,
     RenderedImage,
     RenderRequest,
     SizeRule,
+    Unavailable,
+    UpscaledImage,
 )
-from imagebot.providers.http_errors import error_for_exception, error_for_status, with_retries
+from imagebot.providers.batching import MAX_BATCH, plan_batches, render_batches
+from imagebot.providers.budget import (
+    ANSWER_TIMEOUT,
+    CONNECT_TIMEOUT,
+    Budget,
+    render_budget,
+    retry_within,
+)
 from imagebot.providers.server_pool import ServerPool
+from imagebot.providers.webui_client import WebUIClient
+from imagebot.providers.webui_http import (
+    API,
+    PROVIDER_ID,
+    decode_image,
+    encode_image,
+    image_format,
+    pixel_size,
+    reported_seeds,
+    server_root,
+    shown,
+)
+from imagebot.providers.webui_watch import PreviewMux, WatchTimes, watch
 
 if TYPE_CHECKING:
     from imagebot.providers.catalog import ProviderOptions
 
-PROVIDER_ID = "stable-diffusion"
-API = "/sdapi/v1"
-RENDER_TIMEOUT = 600.0  # a large SDXL image on a small GPU takes minutes
-INFO_TIMEOUT = 10.0
-# A pasted API address ("http://host:7860/sdapi/v1/") still means the server root.
-API_SUFFIX = re.compile(r"/+(sdapi(/v1)?(/[a-z0-9-]*)?)?/*$")
+__all__ = ["API", "PROVIDER_ID", "WebUIProvider", "server_root", "shown"]
 
-
-def server_root(url: str) -> str:
-    """The server root of a configured URL: no trailing slash, no /sdapi/v1 tail."""
-    return API_SUFFIX.sub("", url.strip())
-
-
-def shown(url: str) -> str:
-    """A URL safe for messages: credentials (user:password@) removed."""
-    parsed = URL(url)
-    return str(parsed.with_user(None)) if parsed.user or parsed.password else url
-
-
-def _image_format(data: bytes) -> str:
-    if data.startswith(b"\xff\xd8"):
-        return "jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return "png"
-
-
-def _a1111_message(body: str) -> str:
-    """The useful words of an A1111 error body ({"detail": ...} or its api_middleware shape)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.strip()[:300] or "no details"
-    if not isinstance(data, dict):
-        return str(data)[:300]
-    detail = data.get("detail")
-    if isinstance(detail, list):  # FastAPI validation errors
-        parts = []
-        for item in detail:
-            if isinstance(item, dict):
-                field = ".".join(str(p) for p in item.get("loc", [])[1:]) or "body"
-                parts.append(f"{field}: {item.get('msg', 'invalid')}")
-        return "; ".join(parts) or "invalid request"
-    # api_middleware puts str(exception) in "errors", the HTTPException text in "detail"
-    for key in ("detail", "errors", "error"):
-        if isinstance(data.get(key), str) and data[key].strip():
-            return data[key].strip()[:300]
-    return body.strip()[:300]
-
-
-def _located(error: ProviderError, url: str) -> ProviderError:
-    """The same error, saying which server of the pool it came from."""
-    located = type(error)(
-        PROVIDER_ID, f"{shown(url)}: {error.message}", retry_after=error.retry_after
-    )
-    return located
+DEFAULT_UPSCALER = "R-ESRGAN 4x+"
+DEFAULT_STRENGTH = 0.55
+UPSCALE_BUDGET = 300.0  # an ESRGAN pass over a 2048² image takes well under a minute
 
 
 class WebUIProvider:
@@ -102,13 +73,18 @@ class WebUIProvider:
         urls: Sequence[str],
         *,
         max_concurrency: int | None = None,
-        timeout: float = RENDER_TIMEOUT,
-        info_timeout: float = INFO_TIMEOUT,
+        timeout: float | None = None,
+        info_timeout: float = ANSWER_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        watch_times: WatchTimes | None = None,
         attempts: int = 3,
         base_delay: float = 0.5,
         cooloff: float = 30.0,
         pool: ServerPool | None = None,
+        upscaler: str | None = None,
+        batching: bool = True,
     ):
+        """`timeout`: a fixed total budget per request (default: sized to each job)."""
         roots = [server_root(url) for url in urls]
         if not roots:
             raise ValueError("WebUIProvider needs at least one server URL")
@@ -117,18 +93,26 @@ class WebUIProvider:
         self._concurrency = max_concurrency or len(self.pool)
         self._timeout = timeout
         self._info_timeout = info_timeout
+        self._client = WebUIClient(
+            session, info_timeout=info_timeout, connect_timeout=connect_timeout
+        )
+        self._watch = watch_times or WatchTimes(answer=info_timeout)
         self._attempts = attempts
         self._base_delay = base_delay
+        self._wanted_upscaler = upscaler or DEFAULT_UPSCALER
+        self._batching = batching  # False: one request per image, the original tool's way
         self._checkpoint: str | None = None
         self._checkpoint_known = False
-        self._samplers: dict[str, list[str]] = {}
+        self._upscalers: dict[str, str] = {}
 
     @classmethod
     def from_options(
         cls, options: ProviderOptions, session: aiohttp.ClientSession
     ) -> WebUIProvider:
-        """STABLE_DIFFUSION_URL: one URL, or several forming a pool."""
-        return cls(session, options.stable_diffusion_urls)
+        """STABLE_DIFFUSION_URL (one URL, or several forming a pool), STABLE_DIFFUSION_UPSCALER."""
+        return cls(
+            session, options.stable_diffusion_urls, upscaler=options.stable_diffusion_upscaler
+        )
 
     @property
     def model(self) -> str:
@@ -136,11 +120,16 @@ class WebUIProvider:
 
     @property
     def max_images_per_call(self) -> int:
-        return 1  # one seed per request, so a pool can spread a batch over its GPUs
+        # One call per batch: render() itself cuts it into one batched request per server.
+        return MAX_BATCH if self._batching else 1
 
     @property
     def max_concurrency(self) -> int:
         return self._concurrency
+
+    @property
+    def accepts_init_image(self) -> bool:
+        return True  # /sdapi/v1/img2img
 
     def sizes(self) -> SizeRule:
         return FreeSizes(step=8, min_side=64, max_side=2048, max_pixels=2048 * 2048)
@@ -148,28 +137,63 @@ class WebUIProvider:
     async def aclose(self) -> None:
         """Nothing to release: the HTTP session belongs to the caller."""
 
-    async def render(self, request: RenderRequest) -> list[RenderedImage]:
-        """One txt2img call per seed, each on the least busy server of the pool."""
-        return list(await asyncio.gather(*(self._render_one(request, s) for s in request.seeds)))
+    # ------------------------------------------------------------------ render and vary
 
-    async def _render_one(self, request: RenderRequest, seed: int) -> RenderedImage:
-        payload = self.payload(request, seed)
+    async def render(
+        self,
+        request: RenderRequest,
+        progress: ProgressCallback | None = None,
+        previews: PreviewCallback | None = None,
+    ) -> list[RenderedImage]:
+        """The images of `request` in seed order: txt2img, or img2img when it has an init image.
 
-        async def on_pool() -> RenderedImage:
-            return await self.pool.run(lambda url: self._txt2img(url, payload))
+        Raises PartialRender (a ProviderError carrying the good images) when some batches failed.
+        """
+        servers = len(self.pool.healthy()) or 1
+        limit = MAX_BATCH if self._batching else 1
+        batches = plan_batches(request.seeds, servers, limit=limit)
+        mux = PreviewMux(previews)
 
-        return await with_retries(on_pool, attempts=self._attempts, base_delay=self._base_delay)
+        async def one(index: int, seeds: Sequence[int]) -> list[RenderedImage]:
+            return await self._render_batch(request, list(seeds), index, mux, progress)
 
-    def payload(self, request: RenderRequest, seed: int) -> dict[str, Any]:
-        """The /sdapi/v1/txt2img body for one image of `request`."""
+        return await render_batches(batches, one)
+
+    async def _render_batch(
+        self,
+        request: RenderRequest,
+        seeds: list[int],
+        index: int,
+        mux: PreviewMux,
+        progress: ProgressCallback | None,
+    ) -> list[RenderedImage]:
+        endpoint = "img2img" if request.init_image is not None else "txt2img"
+        payload = self.payload(request, seeds[0], count=len(seeds))
+        steps = payload.get("steps")
+        size = request.size
+        budget = Budget(self._timeout or render_budget(size.width, size.height, steps, len(seeds)))
+
+        async def on_pool() -> list[RenderedImage]:
+            return await self.pool.run(
+                lambda url: self._generate(url, endpoint, payload, seeds, index, mux, progress)
+            )
+
+        what = f"{endpoint} of {len(seeds)} image{'s' if len(seeds) > 1 else ''}"
+        return await retry_within(
+            on_pool, budget, attempts=self._attempts, base_delay=self._base_delay,
+            provider=PROVIDER_ID, what=what,
+        )  # fmt: skip
+
+    def payload(self, request: RenderRequest, seed: int, count: int = 1) -> dict[str, Any]:
+        """The /sdapi/v1/txt2img (or img2img) body for `count` images from `seed` on."""
         settings: Mapping[str, Any] = request.settings or {}
         body: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt,
             "width": request.size.width,
             "height": request.size.height,
-            "seed": int(seed),
-            "batch_size": 1,
+            "seed": int(seed),  # A1111 gives image i of a batch seed + i
+            "batch_size": int(count),
             "n_iter": 1,
             "send_images": True,
             "save_images": False,
@@ -188,103 +212,143 @@ class WebUIProvider:
             body["override_settings"] = {"CLIP_stop_at_last_layers": int(settings["clip_skip"])}
         if request.model and request.model not in (PROVIDER_ID, self._checkpoint):
             body.setdefault("override_settings", {})["sd_model_checkpoint"] = request.model
+        if request.init_image is not None:
+            strength = DEFAULT_STRENGTH if request.strength is None else request.strength
+            body["init_images"] = [encode_image(request.init_image)]
+            body["denoising_strength"] = float(strength)
+            body["resize_mode"] = 0  # "Just resize": the init image is already at `size`
         return body
 
-    async def _txt2img(self, url: str, payload: dict[str, Any]) -> RenderedImage:
+    async def _generate(
+        self,
+        url: str,
+        endpoint: str,
+        payload: dict[str, Any],
+        seeds: list[int],
+        index: int,
+        mux: PreviewMux,
+        progress: ProgressCallback | None,
+    ) -> list[RenderedImage]:
+        """One batched request on `url`, watched by a /progress poller until it answers."""
         if not self._checkpoint_known:
             await self._learn_checkpoint(url)
-        answer = await self._call(url, "POST", "txt2img", json=payload, timeout=self._timeout)
-        images = answer.get("images") if isinstance(answer, dict) else None
-        if not images:
-            raise BadResponse(PROVIDER_ID, f"{shown(url)} answered txt2img without an image")
+        wants_images = mux.callback is not None
+        query = "progress?skip_current_image=" + ("false" if wants_images else "true")
+        post = asyncio.ensure_future(
+            self._client.call(url, "POST", endpoint, json=payload, timeout=None)
+        )
+        watcher = asyncio.ensure_future(
+            watch(
+                url,
+                lambda limit: self._client.call(url, "GET", query, timeout=limit),
+                self._watch,
+                batch=index,
+                previews=mux,
+                progress=progress,
+                # Another request of ours on the same GPU would show its picture, not this one's.
+                show_previews=lambda: wants_images and self.pool.in_flight(url) == 1,
+            )
+        )
         try:
-            data = base64.b64decode(images[0].split(",", 1)[-1], validate=False)
-        except (binascii.Error, AttributeError) as exc:
-            raise BadResponse(PROVIDER_ID, f"{shown(url)} sent an image we cannot decode") from exc
-        return RenderedImage(data=data, seed=self._reported_seed(answer, payload["seed"]),
-                             format=_image_format(data))  # fmt: skip
+            await asyncio.wait({post, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not post.done():
+                watcher.result()  # raises: the server is hung
+            answer = post.result()
+        finally:
+            for task in (post, watcher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ProviderError):
+                    await task
+        return self._images(url, endpoint, answer, seeds)
 
-    @staticmethod
-    def _reported_seed(answer: dict, asked: int) -> int | None:
-        """The seed the server used (it draws one when asked for -1), from its `info` string."""
-        try:
-            info = json.loads(answer.get("info") or "{}")
-        except (TypeError, ValueError):
-            info = {}
-        if isinstance(info, dict):
-            seeds = info.get("all_seeds")
-            if isinstance(seeds, list) and seeds and isinstance(seeds[0], int):
-                return seeds[0]
-            if isinstance(info.get("seed"), int):
-                return info["seed"]
-        return asked if asked >= 0 else None
+    def _images(
+        self, url: str, endpoint: str, answer: Any, seeds: list[int]
+    ) -> list[RenderedImage]:
+        where = shown(url)
+        images = answer.get("images") if isinstance(answer, dict) else None
+        if not isinstance(images, list) or not images:
+            raise BadResponse(PROVIDER_ID, f"{where} answered {endpoint} without an image")
+        # Extensions (ControlNet, ...) may append extra pictures after the batch: keep the batch.
+        images = images[: len(seeds)]
+        if len(images) < len(seeds):
+            raise BadResponse(
+                PROVIDER_ID, f"{where} sent {len(images)} of the {len(seeds)} images asked for"
+            )
+        found = reported_seeds(answer, seeds)
+        result = []
+        for text, seed in zip(images, found, strict=True):
+            data = decode_image(text, where, endpoint)
+            result.append(RenderedImage(data=data, seed=seed, format=image_format(data)))
+        return result
 
     async def _learn_checkpoint(self, url: str) -> None:
-        """Read the loaded checkpoint once, so info files say which model drew the images."""
+        """Read the loaded checkpoint once, so info files say which model drew the images.
+
+        Also the first-byte check of a server: one that does not answer this small call is
+        reported at once, instead of after a whole render's budget.
+        """
         try:
-            options = await self._call(url, "GET", "options", timeout=self._info_timeout)
+            options = await self._client.call(url, "GET", "options", timeout=self._info_timeout)
+        except Unavailable:
+            raise
         except ProviderError:
             return  # the render itself reports what is wrong with this server
         checkpoint = options.get("sd_model_checkpoint") if isinstance(options, dict) else None
         self._checkpoint = checkpoint if isinstance(checkpoint, str) and checkpoint else None
         self._checkpoint_known = True
 
-    async def _call(self, url: str, method: str, endpoint: str, **kwargs: Any) -> Any:
-        """One request, no retries (the pool and render() retry); errors in the user's terms."""
-        timeout = aiohttp.ClientTimeout(total=kwargs.pop("timeout"))
-        try:
-            async with self._session.request(
-                method, f"{url}{API}/{endpoint}", timeout=timeout, **kwargs
-            ) as response:
-                body = await response.text()
-                if response.status >= 400:
-                    raise await self._error(url, response.status, body, response.headers, kwargs)
-                return json.loads(body)
-        except ProviderError:
-            raise
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise _located(error_for_exception(PROVIDER_ID, exc), url) from exc
+    # ------------------------------------------------------------------ upscale
 
-    async def _error(
-        self, url: str, status: int, body: str, headers: Mapping[str, str], sent: dict
-    ) -> ProviderError:
-        message = _a1111_message(body)
-        where = shown(url)
-        if status == 404 and not re.search(r"(sampler|model|script) not found", message, re.I):
-            # FastAPI's own 404 (no --api), a proxy's page, or a URL with a wrong path
-            path = URL(url).path.rstrip("/")
-            hint = f"; the URL has the path {path!r}: use the server root" if path else ""
-            return ProviderError(
-                PROVIDER_ID,
-                f"{where} has no WebUI API at {API} (HTTP 404): start the WebUI with --api "
-                f"(add it to COMMANDLINE_ARGS) and set STABLE_DIFFUSION_URL to the server root, "
-                f"e.g. http://127.0.0.1:7860{hint}",
-            )
-        if status == 404 and "sampler" in message.lower():
-            sampler = (sent.get("json") or {}).get("sampler_name", "?")
-            names = await self._sampler_names(url)
-            allowed = f"; this server has: {', '.join(names)}" if names else ""
-            return ProviderError(
-                PROVIDER_ID, f"{where} has no sampler {sampler!r} (HTTP 404){allowed}"
-            )
-        if status in (401, 403):
-            return NeedsKey(
-                PROVIDER_ID,
-                f"{where} wants API credentials (--api-auth, HTTP {status}: {message}); put "
-                f"them in STABLE_DIFFUSION_URL as http://user:password@host:port",
-            )
-        if status == 422:
-            return ProviderError(PROVIDER_ID, f"{where} rejected the request (HTTP 422): {message}")
-        # Re-shaped so the shared mapping reads A1111's "detail"/"errors", not its class name.
-        return _located(
-            error_for_status(PROVIDER_ID, status, json.dumps({"detail": message}), headers), url
+    async def upscale(self, image: bytes, scale: int = 2) -> UpscaledImage:
+        """`image` at `scale` times its size with the server's upscaler (extra-single-image)."""
+        budget = Budget(self._timeout or UPSCALE_BUDGET)
+
+        async def on_pool() -> UpscaledImage:
+            return await self.pool.run(lambda url: self._upscale_on(url, image, scale))
+
+        return await retry_within(
+            on_pool, budget, attempts=self._attempts, base_delay=self._base_delay,
+            provider=PROVIDER_ID, what="the upscale",
+        )  # fmt: skip
+
+    async def _upscale_on(self, url: str, image: bytes, scale: int) -> UpscaledImage:
+        name = await self._upscaler(url)
+        body = {
+            "resize_mode": 0,  # scale by upscaling_resize
+            "upscaling_resize": scale,
+            "upscaler_1": name,
+            "image": encode_image(image),
+        }
+        answer = await self._client.call(url, "POST", "extra-single-image", json=body, timeout=None)
+        data = decode_image(
+            answer.get("image") if isinstance(answer, dict) else None,
+            shown(url),
+            "extra-single-image",
         )
+        try:
+            width, height = pixel_size(data)
+        except (OSError, ValueError) as exc:
+            where = shown(url)
+            raise BadResponse(PROVIDER_ID, f"{where} sent an upscale that is no image") from exc
+        return UpscaledImage(data, width, height, upscaler=name, format=image_format(data))
 
-    async def _sampler_names(self, url: str) -> list[str]:
-        if url not in self._samplers:
-            try:
-                items = await self._call(url, "GET", "samplers", timeout=self._info_timeout)
-                self._samplers[url] = [i["name"] for i in items if isinstance(i, dict)]
-            except (ProviderError, KeyError, TypeError):
-                return []
-        return self._samplers[url]
+    async def _upscaler(self, url: str) -> str:
+        """STABLE_DIFFUSION_UPSCALER when the server has it, else its first real upscaler."""
+        if url not in self._upscalers:
+            items = await self._client.call(url, "GET", "upscalers", timeout=self._info_timeout)
+            names = [
+                str(item["name"])
+                for item in items if isinstance(items, list)
+                if isinstance(item, dict) and item.get("name")
+            ]  # fmt: skip
+            wanted = self._wanted_upscaler.casefold()
+            chosen = next((n for n in names if n.casefold() == wanted), None)
+            chosen = chosen or next((n for n in names if n.casefold() not in ("none", "")), None)
+            if chosen is None:
+                raise ProviderError(
+                    PROVIDER_ID,
+                    f"{shown(url)} has no upscaler (GET {API}/upscalers lists none); install "
+                    f"one such as {DEFAULT_UPSCALER} in the WebUI",
+                )
+            self._upscalers[url] = chosen
+        return self._upscalers[url]
