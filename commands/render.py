@@ -21,6 +21,7 @@ from imagebot.providers.base import (
     RenderRequest,
     Size,
 )
+from imagebot.providers.batching import PartialRender
 
 Progress = Callable[[int, int], Awaitable[None] | None]  # (images done, images asked)
 # The most pixels we decode from a provider's answer: ample for 4096x4096 RGBA (SPEC §3's
@@ -172,7 +173,11 @@ async def render_spec(
         )
         try:
             async with slots:
-                images = await provider.render(request, **extra)
+                try:
+                    images = await provider.render(request, **extra)
+                except PartialRender as partial:  # some of its batches failed: keep the rest
+                    images = partial.images
+                    bad_images.append(partial.error)
             finals, problems = await asyncio.to_thread(
                 _decode_all, list(images), size, provider.provider_id, index * per_call + 1
             )

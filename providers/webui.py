@@ -277,7 +277,10 @@ class WebUIProvider:
         found = reported_seeds(answer, seeds)
         result = []
         for text, seed in zip(images, found, strict=True):
-            data = decode_image(text, where, endpoint)
+            try:
+                data = decode_image(text, where, endpoint)
+            except BadResponse:
+                data = b""  # the caller reports this one image and keeps the others
             result.append(RenderedImage(data=data, seed=seed, format=image_format(data)))
         return result
 

@@ -33,8 +33,8 @@ class BrokenWebUI(FakeWebUI):
 
     answers: list[bytes]
 
-    async def _render(self, request: web.Request) -> web.StreamResponse:
-        response = await super()._render(request)
+    async def _render(self, request: web.Request, mode: str) -> web.StreamResponse:
+        response = await super()._render(request, mode)
         if response.status != 200:
             return response
         data = json.loads(response.body)
