@@ -168,3 +168,19 @@ def m008_batch_owner(db: Database) -> None:
     # Which process is making a batch (its lock in <output>/.owners): a batch left
     # 'rendering' by a process that is gone is marked failed at the next start.
     db["batches"].add_column("owner", str)
+
+
+@migrations()
+def m009_batch_search(db: Database) -> None:
+    # The web gallery's full-text search over title, description and tags (FTS5). Existing
+    # batches are indexed now; triggers keep the index in step with every later write.
+    db["batches"].enable_fts(
+        ["title", "description", "metatags"],
+        fts_version="FTS5",
+        create_triggers=True,
+        tokenize="unicode61 remove_diacritics 2",
+    )
+    # The gallery's filters, newest first.
+    for column in ("provider", "role", "platform"):
+        db["batches"].create_index([column, "created_at"], if_not_exists=True)
+    db["batches"].create_index(["user_name", "created_at"], if_not_exists=True)
