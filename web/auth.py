@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -71,6 +72,10 @@ class Visitor:
     def public_id(self) -> str:
         """The id the index and the chat see: derived, so the cookie never leaves the browser."""
         return hashlib.sha256(f"web:{self.session}".encode()).hexdigest()[:16]
+
+
+# Where each request keeps its Visitor (a typed key where aiohttp offers one).
+VISITOR: Any = web.RequestKey("visitor", Visitor) if hasattr(web, "RequestKey") else "visitor"
 
 
 class Auth:

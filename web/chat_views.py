@@ -14,7 +14,7 @@ from imagebot.commands.catalog import COMMANDS
 from imagebot.commands.invocation import Invocation
 from imagebot.commands.requester import Requester
 from imagebot.storage.text import clean
-from imagebot.web.auth import Visitor
+from imagebot.web.auth import VISITOR, Visitor
 from imagebot.web.chat import WebPort
 from imagebot.web.errors import HEADERS, bad_request, not_found, redirect
 from imagebot.web.pages import site_of
@@ -65,7 +65,7 @@ async def send(request: web.Request) -> web.StreamResponse:
     """One line typed in the chat box: `/command words…`."""
     site = site_of(request)
     data = await site.form(request)
-    visitor: Visitor = request["visitor"]
+    visitor: Visitor = request[VISITOR]
     text = clean(data.get("text", "")).strip()
     if not text:
         raise bad_request(f"Type a command, for example {EXAMPLE}.")
@@ -98,7 +98,7 @@ async def button(request: web.Request) -> web.StreamResponse:
     bots' buttons; the id is unpacked, and refused if it is not ours, by the commands."""
     site = site_of(request)
     data = await site.form(request)
-    visitor: Visitor = request["visitor"]
+    visitor: Visitor = request[VISITOR]
     custom_id = data.get("id", "")[:64]
     request_id = _request_id(data)
     post = custom_id.split(":")[2] if custom_id.count(":") >= 2 else None
@@ -125,7 +125,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     """The visitor's answers as Server-Sent Events: what came since the last one seen, then
     each new one as it happens."""
     site = site_of(request)
-    visitor: Visitor = request["visitor"]
+    visitor: Visitor = request[VISITOR]
     channel = site.hub.channel(visitor.public_id)
     response = web.StreamResponse(
         headers={**HEADERS, "Content-Type": "text/event-stream", "Cache-Control": "no-store"}
@@ -155,7 +155,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 async def chat_file(request: web.Request) -> web.StreamResponse:
     """A file the chat handed this visitor (an export, a prompt list)."""
     site = site_of(request)
-    found = site.hub.file(request["visitor"].public_id, request.match_info["key"])
+    found = site.hub.file(request[VISITOR].public_id, request.match_info["key"])
     if found is None:
         raise not_found("That download has expired; ask again in the chat.")
     name, data = found

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from imagebot.providers.base import UsageError
+from imagebot.web.auth import VISITOR
 
 if TYPE_CHECKING:
     from imagebot.web.site import Site
@@ -84,7 +85,7 @@ def middleware(site: Site) -> Callable:
     @web.middleware
     async def handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
-        request["visitor"] = site.auth.visitor(request)
+        request[VISITOR] = site.auth.visitor(request)
         try:
             response = await handler(request)
         except Problem as problem:

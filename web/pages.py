@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from imagebot.commands.captions import buttons
+from imagebot.web.auth import VISITOR
 from imagebot.web.errors import not_found
 from imagebot.web.gallery import Filters, inside, tags_of
 from imagebot.web.site import Site
@@ -37,7 +38,7 @@ def shown_batch(site: Site, request: web.Request) -> dict[str, Any]:
     row = site.gallery.batch(request.match_info["batch_id"])
     if row is None or row.get("status") not in ("complete", "partial"):
         raise not_found()
-    if row.get("deleted_at") and not request["visitor"].moderator:
+    if row.get("deleted_at") and not request[VISITOR].moderator:
         raise not_found("That batch was deleted.")
     return row
 

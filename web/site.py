@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from aiohttp import web
 
-from imagebot.web.auth import CSRF_FIELD, CSRF_HEADER, Auth, Visitor, set_session_cookie
+from imagebot.web.auth import CSRF_FIELD, CSRF_HEADER, VISITOR, Auth, Visitor, set_session_cookie
 from imagebot.web.chat import ChatHub
 from imagebot.web.errors import forbidden
 from imagebot.web.gallery import Gallery
@@ -59,7 +59,7 @@ class Site:
 
     def page(self, request: web.Request, name: str, *, status: int = 200, **values: Any):
         """A rendered template, with the visitor, its CSRF token and sign-in state."""
-        visitor: Visitor = request["visitor"]
+        visitor: Visitor = request[VISITOR]
         html = self.env.get_template(name).render(
             visitor=visitor,
             csrf=self.auth.csrf_token(visitor),
@@ -70,7 +70,7 @@ class Site:
         return web.Response(text=html, status=status, content_type="text/html")
 
     def keep_session(self, request: web.Request, response: web.StreamResponse) -> None:
-        set_session_cookie(response, request, request["visitor"])
+        set_session_cookie(response, request, request[VISITOR])
 
     async def form(self, request: web.Request) -> dict[str, str]:
         """The posted form of a state-changing request, once its CSRF token checks out."""
@@ -78,7 +78,7 @@ class Site:
             raise forbidden("That form is too large.")
         data = await request.post()
         offered = request.headers.get(CSRF_HEADER) or data.get(CSRF_FIELD)
-        if not self.auth.csrf_ok(request["visitor"], offered if isinstance(offered, str) else None):
+        if not self.auth.csrf_ok(request[VISITOR], offered if isinstance(offered, str) else None):
             raise forbidden(
                 "This form has expired or did not come from this site; reload the page and "
                 "try again."
@@ -86,7 +86,7 @@ class Site:
         return {key: value for key, value in data.items() if isinstance(value, str)}
 
     def moderator(self, request: web.Request) -> Visitor:
-        visitor: Visitor = request["visitor"]
+        visitor: Visitor = request[VISITOR]
         if not visitor.moderator:
             raise forbidden("Only a signed-in moderator can do that; sign in on /login.")
         return visitor
