@@ -4,6 +4,7 @@ fails loudly; elsewhere these tests are skipped with the reason."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -39,6 +40,16 @@ async def browser() -> AsyncIterator[Any]:
             await browser.close()
 
 
+async def wait_until(page: Any, script: str, bound: float = WAIT / 1000) -> None:
+    """Poll `script` (a JS expression) until it is true. Playwright's wait_for_function would
+    build a function from a string in the page, which the app's CSP (no unsafe-eval) refuses."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound
+    while not await page.evaluate(f"() => Boolean({script})"):
+        assert loop.time() < deadline, f"never true: {script}"
+        await asyncio.sleep(0.05)
+
+
 def base(world: Any) -> str:
     return str(world.client.make_url("/")).rstrip("/")
 
@@ -52,9 +63,11 @@ async def test_gallery_shows_loaded_thumbnails_newest_first_and_search_and_filte
         cards = page.locator("#gallery .card")
         newest_first = ["Bowl of ramen", "Lighthouse over a foggy harbour", "Red fox in fresh snow"]
         assert await cards.locator(".title").all_inner_texts() == newest_first
-        await page.wait_for_function(
+        await wait_until(
+            page,
             "[...document.querySelectorAll('#gallery img')].every(i => i.complete && "
-            "i.naturalWidth > 0)", timeout=WAIT)  # fmt: skip
+            "i.naturalWidth > 0)",
+        )
         await page.fill("input[name=q]", "harbour")
         await page.click("form.filters button[type=submit]")
         await page.wait_for_url("**/?q=harbour**")
@@ -63,6 +76,7 @@ async def test_gallery_shows_loaded_thumbnails_newest_first_and_search_and_filte
         await page.goto(base(world) + "/")
         await page.select_option("select[name=role]", "painter")
         await page.click("form.filters button[type=submit]")
+        await page.wait_for_url("**role=painter**")
         assert await cards.locator(".title").all_inner_texts() == ["Red fox in fresh snow"]
 
 
@@ -75,9 +89,9 @@ async def test_batch_page_shows_the_recipe_and_downloads_info_json(browser: Any)
         recipe = await page.locator("section.recipe").inner_text()
         assert "Lighthouse over a foggy harbour, harbour, fog, sea" in recipe
         assert "blurry" in recipe and "local" in recipe and "cfg_scale" in recipe
-        await page.wait_for_function(
-            "[...document.querySelectorAll('.images img')].every(i => i.naturalWidth > 0)",
-            timeout=WAIT)  # fmt: skip
+        await wait_until(
+            page, "[...document.querySelectorAll('.images img')].every(i => i.naturalWidth > 0)"
+        )
         async with page.expect_download() as waiting:
             await page.click("text=info.json")
         download = await waiting.value
@@ -92,10 +106,11 @@ async def test_chat_page_generates_images_and_rerolls(browser: Any) -> None:
         await page.press("#chat-text", "Enter")
         first = page.locator(".post").first
         await first.wait_for(timeout=WAIT)
-        await page.wait_for_function(
+        await wait_until(
+            page,
             "document.querySelectorAll('.post img').length === 2 && "
             "[...document.querySelectorAll('.post img')].every(i => i.naturalWidth === 256)",
-            timeout=WAIT)  # fmt: skip
+        )
         assert await first.locator(".post-title").inner_text()
         assert await first.locator(".tags li").count() > 0
         batch = await first.get_attribute("data-batch")
@@ -104,9 +119,7 @@ async def test_chat_page_generates_images_and_rerolls(browser: Any) -> None:
         await page.locator(".post").nth(1).wait_for(timeout=WAIT)
         second = await page.locator(".post").nth(1).get_attribute("data-batch")
         assert second != batch
-        await page.wait_for_function(
-            "document.querySelectorAll('.post img').length === 4", timeout=WAIT
-        )
+        await wait_until(page, "document.querySelectorAll('.post img').length === 4")
 
 
 async def test_token_login_and_export(browser: Any) -> None:
