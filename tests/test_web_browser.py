@@ -120,6 +120,12 @@ async def test_chat_page_generates_images_and_rerolls(browser: Any) -> None:
         second = await page.locator(".post").nth(1).get_attribute("data-batch")
         assert second != batch
         await wait_until(page, "document.querySelectorAll('.post img').length === 4")
+        await page.reload()  # the server draws the conversation; the stream adds no copy
+        assert await page.locator(".post").count() == 2
+        await page.fill("#chat-text", "/help")
+        await page.press("#chat-text", "Enter")
+        await page.locator(".bot.text", has_text="/generate").first.wait_for(timeout=WAIT)
+        assert await page.locator(".post").count() == 2
 
 
 async def test_token_login_and_export(browser: Any) -> None:

@@ -362,7 +362,12 @@ async def test_the_chat_generates_over_server_sent_events_and_rerolls() -> None:
         again = (await stream.until("images"))[-1]
         assert again["request"] == "r2" and again["batch"] != post["batch"]
         assert len(again["images"]) == 2
-        # A reload shows the conversation again (the stream starts from the backlog).
+        # A reload shows the conversation again, drawn on the server (no script needed), and
+        # the stream goes on from there; a stream from the start replays the backlog.
+        html = await (await client.get("/chat")).text()
+        assert html.count('class="post"') == 2 and post["images"][0] in html
+        after = int(re.search(r'data-after="(\d+)"', html)[1])
+        assert after > 0  # the script's stream starts after what the page shows
         replay = EventStream(await client.get("/chat/events"))
         assert (await replay.until("images"))[-1]["batch"] == post["batch"]
 

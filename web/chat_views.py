@@ -40,9 +40,28 @@ def wants_json(request: web.Request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
+def turns(events: list[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The backlog grouped as the page shows it: one turn per request, its progress line
+    only while no answer has come."""
+    found: dict[str, dict[str, Any]] = {}
+    for _, event in events:
+        turn = found.setdefault(event.get("request") or "none", {"events": [], "live": None})
+        if event["type"] in ("ack", "progress"):
+            turn["live"] = event["text"]
+        else:
+            turn["events"].append(event)
+            if event["type"] != "you":
+                turn["live"] = None
+    return [{"request": key, **turn} for key, turn in found.items()]
+
+
 async def page(request: web.Request) -> web.StreamResponse:
+    """The conversation so far, rendered on the server (it works without JavaScript); the
+    script streams what comes after it."""
     site = site_of(request)
-    return site.page(request, "chat.html", commands=COMMANDS, example=EXAMPLE)
+    channel = site.hub.channel(request[VISITOR].public_id)
+    return site.page(request, "chat.html", commands=COMMANDS, example=EXAMPLE,
+                     turns=turns(channel.since(0)), after=channel.seq)  # fmt: skip
 
 
 def _request_id(data: dict[str, str]) -> str:

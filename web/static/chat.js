@@ -6,6 +6,16 @@
   const input = document.getElementById("chat-text");
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const groups = new Map(); // request id -> the list item its answers go in
+  log.querySelectorAll("li.turn").forEach(function (item) {
+    groups.set(item.dataset.request, item); // the conversation the server already drew
+  });
+  // Buttons the server drew post without leaving the page, like the ones drawn here.
+  log.addEventListener("submit", function (event) {
+    const button = event.target.querySelector("button.chat-button");
+    if (!button) return;
+    event.preventDefault();
+    post("/chat/button", { id: button.dataset.id, label: button.textContent, request: newRequest() });
+  });
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -120,7 +130,7 @@
     item.scrollIntoView({ block: "end" });
   }
 
-  const stream = new EventSource("/chat/events");
+  const stream = new EventSource("/chat/events?after=" + (log.dataset.after || "0"));
   stream.onmessage = function (message) { draw(JSON.parse(message.data)); };
 
   form.addEventListener("submit", function (event) {
