@@ -109,7 +109,7 @@ def build_web(ctx: BotContext, **options: Any) -> PlatformAdapter:
         ctx.chat,
         ctx.runtime,
         host=options.get("host") or settings.web_host,
-        port=options.get("port") or settings.web_port,
+        port=settings.web_port if options.get("port") is None else options["port"],
         token=token,
     )
 

@@ -399,3 +399,23 @@ async def test_an_export_in_the_chat_is_a_download_for_that_visitor_only() -> No
         assert (await download.text()).startswith("title,description")
         stranger = await client.get(file_event["url"], cookies={"ib_session": "e" * 32})
         assert stranger.status == 404
+
+
+async def test_a_web_job_accepted_before_a_restart_is_answered_after_it() -> None:
+    session = {"ib_session": "a" * 32}
+    async with web_world(specs=[], work=False) as world:
+        token = csrf_of(await (await world.client.get("/chat", cookies=session)).text())
+        fields = {"csrf": token, "text": "/generate 1 64x64 a foggy harbour", "request": "early"}
+        sent = await world.client.post("/chat/send", cookies=session, data=fields,
+                                       allow_redirects=False)  # fmt: skip
+        assert sent.status == 303 and sent.headers["Location"] == "/chat"
+        stream = EventStream(await world.client.get("/chat/events", cookies=session))
+        waiting = (await stream.until("progress"))[-1]  # queued: no worker runs in this one
+        assert "number 1 in the queue" in waiting["text"]
+        queue = await (await world.client.get("/queue")).text()
+        assert "generate" in queue and "accepted" in queue
+    async with web_world(specs=[]) as world:  # the next process, on the same archive
+        stream = EventStream(await world.client.get("/chat/events", cookies=session))
+        post = (await stream.until("images"))[-1]
+        assert post["request"] == "early" and len(post["images"]) == 1
+        assert world.ctx.services.index.get_batch(post["batch"])["platform"] == "web"

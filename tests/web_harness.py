@@ -62,9 +62,14 @@ async def make_batch(
 
 @asynccontextmanager
 async def web_world(
-    environ: dict[str, str] | None = None, *, specs: list[tuple] | None = None, **options: Any
+    environ: dict[str, str] | None = None,
+    *,
+    specs: list[tuple] | None = None,
+    work: bool = True,
+    **options: Any,
 ) -> AsyncIterator[WebWorld]:
-    """The app over a fresh archive of `specs` (newest last), its runtime started."""
+    """The app over an archive with `specs` added (newest last); its runtime started unless
+    `work` is false (jobs are then accepted and kept, as by a process killed before work)."""
     import os
 
     settings = Settings.from_env({**os.environ, **(environ or {})}, dotenv_path=None)
@@ -75,7 +80,8 @@ async def web_world(
         await asyncio.sleep(0)
     adapter = build_web(ctx, **options)
     client = TestClient(TestServer(adapter.app, host="127.0.0.1"))
-    await ctx.runtime.start()
+    if work:
+        await ctx.runtime.start()
     await client.start_server()
     try:
         yield WebWorld(ctx, client, adapter, ids)
