@@ -419,3 +419,38 @@ async def test_a_web_job_accepted_before_a_restart_is_answered_after_it() -> Non
         post = (await stream.until("images"))[-1]
         assert post["request"] == "early" and len(post["images"]) == 1
         assert world.ctx.services.index.get_batch(post["batch"])["platform"] == "web"
+
+
+async def test_imagebot_run_serves_the_web_app_beside_the_telegram_bot(tmp_path: Path) -> None:
+    """One loop, one archive: a batch asked for on Telegram is in the web gallery."""
+    import socket
+
+    import aiohttp
+
+    from imagebot.bot.app import run_bots
+    from imagebot.bot.settings import Settings
+    from tests.fakes.telegram_server import FakeTelegram
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with FakeTelegram("42:TEST") as fake:
+        fake.chat(1001)
+        environ = {
+            "IMAGEBOT_OUTPUT_DIR": str(tmp_path / "output"),
+            "TELEGRAM_TOKEN": "42:TEST",
+            "TELEGRAM_API_BASE": fake.base_url,
+            "IMAGEBOT_WEB_PORT": str(port),
+        }
+        settings = Settings.from_env(environ=environ, dotenv_path=None)
+        task = asyncio.create_task(run_bots(settings, ["telegram"], web={}))
+        try:
+            fake.send_command(1001, 1001, "/generate 1 64x64 a foggy harbour")
+            await fake.wait_for(lambda: [r for r in fake.sent if r.method == "sendPhoto"])
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://127.0.0.1:{port}/?platform=telegram") as page:
+                    assert page.status == 200
+                    assert len(titles(await page.text())) == 1
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
