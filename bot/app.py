@@ -95,9 +95,27 @@ def build_telegram(ctx: BotContext, **options: Any) -> PlatformAdapter:
     return TelegramBot(ctx, **options)
 
 
+def build_web(ctx: BotContext, **options: Any) -> PlatformAdapter:
+    """The web app (aiohttp + Jinja2) on IMAGEBOT_WEB_HOST/PORT, or `host`/`port` given."""
+    from imagebot.web.app import WebAdapter
+
+    settings = ctx.settings
+    token = settings.web_token.reveal() if settings.web_token else None
+    return WebAdapter(
+        ctx.services,
+        ctx.runtime,
+        ctx.chat,
+        ctx.runtime,
+        host=options.get("host") or settings.web_host,
+        port=settings.web_port if options.get("port") is None else options["port"],
+        token=token,
+    )
+
+
 ADAPTERS: dict[str, Callable[..., PlatformAdapter]] = {
     "discord": build_discord,
     "telegram": build_telegram,
+    "web": build_web,
 }
 
 
@@ -133,14 +151,19 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-async def run_bots(settings: Settings, platforms: list[str]) -> None:
-    """Run the requested bots and the daily posts on this loop until one stops (or Ctrl-C)."""
+async def run_bots(
+    settings: Settings, platforms: list[str], web: dict[str, Any] | None = None
+) -> None:
+    """Run the requested bots and the daily posts on this loop until one stops (or Ctrl-C);
+    with `web` (its host/port options, may be empty) the web app too."""
     from imagebot.bot.daily import DailyScheduler
 
     ctx = build_context(settings)
     adapters: list[PlatformAdapter] = []
     try:
         adapters = [ADAPTERS[platform](ctx) for platform in platforms]
+        if web is not None:
+            adapters.append(build_web(ctx, **web))
         for adapter in adapters:
             await adapter.start()
         # After the adapters log in: resumed jobs may answer at once.

@@ -69,8 +69,17 @@ def build_parser() -> Parser:
 
     verbs.add_parser("discord", help="run the Discord bot (needs DISCORD_TOKEN)")
     verbs.add_parser("telegram", help="run the Telegram bot (needs TELEGRAM_TOKEN)")
-    verbs.add_parser("run", help="run every bot whose token is set")
+    verbs.add_parser("run", help="run every bot whose token is set, and the web app")
+    web = verbs.add_parser("web", help="serve the archive gallery and the in-browser chat")
+    web.add_argument("--host", help="address to listen on (default IMAGEBOT_WEB_HOST, 127.0.0.1)")
+    web.add_argument("--port", type=_port, help="port (default IMAGEBOT_WEB_PORT, 8080)")
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
+    return int(text)
 
 
 def _load_settings() -> Any:
@@ -98,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "discord": run_chat_bots,
             "telegram": run_chat_bots,
             "run": run_chat_bots,
+            "web": run_chat_bots,
         }
         return handler[args.verb](args, settings)
     except UsageExit as exc:
@@ -288,23 +298,34 @@ def _log_to_stderr() -> None:
 
 
 def run_chat_bots(args: argparse.Namespace, settings: Any) -> int:
-    """`imagebot discord|telegram|run`: serve until interrupted."""
+    """`imagebot discord|telegram|run|web`: serve until interrupted."""
     from imagebot.bot.app import configured_platforms, require_token, run_bots
     from imagebot.providers.base import ConfigError
 
-    if args.verb == "run":
-        platforms = configured_platforms(settings)
+    web = None
+    if args.verb == "web":
+        platforms, web = [], {"host": args.host, "port": args.port}
+    elif args.verb == "run":
+        platforms, web = configured_platforms(settings), {}
         if not platforms:
-            raise ConfigError("neither DISCORD_TOKEN nor TELEGRAM_TOKEN is set; set one of them")
+            raise ConfigError(
+                "neither DISCORD_TOKEN nor TELEGRAM_TOKEN is set; set one of them "
+                "(or run the web app alone: imagebot web)"
+            )
     else:
         platforms = [args.verb]
     for platform in platforms:  # before any work starts, as every setting is
         require_token(settings, platform)
+    if web is not None:
+        from imagebot.web.auth import check_exposure
+
+        token = settings.web_token.reveal() if settings.web_token else None
+        check_exposure(web.get("host") or settings.web_host, token)
     from imagebot.bot.app import StartupError
 
     _log_to_stderr()
     try:
-        asyncio.run(run_bots(settings, platforms))
+        asyncio.run(run_bots(settings, platforms, web=web))
     except StartupError as exc:
         return _fail(f"failed: {exc}", EXIT_FAILED)
     return EXIT_OK

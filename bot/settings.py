@@ -233,6 +233,9 @@ class Settings:
     banned_words: tuple[str, ...] = ()
     provider_concurrency: int = 4
     provider_rpm: int = 0
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    web_token: Secret | None = None
     configured: tuple[str, ...] = ("local",)  # the providers whose variables are set
     # Things a user should fix that do not stop the program (a typo in a variable's name, a
     # line of .env that cannot be read): shown once, one line each.
@@ -317,6 +320,9 @@ class Settings:
             banned_words=_patterns(env, "IMAGEBOT_BANNED_WORDS"),
             provider_concurrency=_int(env, "IMAGEBOT_PROVIDER_CONCURRENCY", 4, minimum=1),
             provider_rpm=_int(env, "IMAGEBOT_PROVIDER_RPM", 0),
+            web_host=_text(env, "IMAGEBOT_WEB_HOST", "127.0.0.1"),
+            web_port=_int(env, "IMAGEBOT_WEB_PORT", 8080, minimum=1, maximum=65535),
+            web_token=_secret(env, "IMAGEBOT_WEB_TOKEN"),
             configured=configured,
         )
 

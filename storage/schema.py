@@ -175,3 +175,19 @@ def m009_post_batch(db: Database) -> None:
     # The batch a posted message shows: a button pressed on it must be for that batch (button
     # data comes from the client and is not trusted).
     db["posts"].add_column("batch_id", str)
+
+
+@migrations()
+def m010_batch_search(db: Database) -> None:
+    # The web gallery's full-text search over title, description and tags (FTS5). Existing
+    # batches are indexed now; triggers keep the index in step with every later write.
+    db["batches"].enable_fts(
+        ["title", "description", "metatags"],
+        fts_version="FTS5",
+        create_triggers=True,
+        tokenize="unicode61 remove_diacritics 2",
+    )
+    # The gallery's filters, newest first.
+    for column in ("provider", "role", "platform"):
+        db["batches"].create_index([column, "created_at"], if_not_exists=True)
+    db["batches"].create_index(["user_name", "created_at"], if_not_exists=True)

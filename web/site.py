@@ -1,0 +1,92 @@
+"""What every handler of one running web app shares: the services, the chat commands, the
+index queries, thumbnails, the chat hub, sign-in and CSRF, and the page templates."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from aiohttp import web
+
+from imagebot.web.auth import CSRF_FIELD, CSRF_HEADER, VISITOR, Auth, Visitor, set_session_cookie
+from imagebot.web.chat import ChatHub
+from imagebot.web.errors import forbidden
+from imagebot.web.gallery import Gallery
+from imagebot.web.thumbs import Thumbnails
+
+if TYPE_CHECKING:
+    from imagebot.commands.chat import ChatCommands
+    from imagebot.commands.ports import JobQueue
+    from imagebot.commands.services import Services
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+MAX_FORM = 64 * 1024
+
+
+def environment() -> jinja2.Environment:
+    """Templates with HTML autoescaping on (titles and tags come from users and LLMs)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+@dataclass
+class Site:
+    services: Services
+    chat: ChatCommands
+    queue: JobQueue
+    auth: Auth
+    hub: ChatHub = field(default_factory=ChatHub)
+    env: jinja2.Environment = field(default_factory=environment)
+    tasks: set[asyncio.Task] = field(default_factory=set)  # chat commands being handled
+    closing: asyncio.Event = field(default_factory=asyncio.Event)  # ends the event streams
+
+    def __post_init__(self) -> None:
+        self.gallery = Gallery(self.services.index.db)
+        self.thumbs = Thumbnails(self.services.archive.root)
+
+    @property
+    def root(self) -> Path:
+        return self.services.archive.root
+
+    def page(self, request: web.Request, name: str, *, status: int = 200, **values: Any):
+        """A rendered template, with the visitor, its CSRF token and sign-in state."""
+        visitor: Visitor = request[VISITOR]
+        html = self.env.get_template(name).render(
+            visitor=visitor,
+            csrf=self.auth.csrf_token(visitor),
+            token_set=self.auth.token is not None,
+            path=request.path,
+            **values,
+        )
+        return web.Response(text=html, status=status, content_type="text/html")
+
+    def keep_session(self, request: web.Request, response: web.StreamResponse) -> None:
+        set_session_cookie(response, request, request[VISITOR])
+
+    async def form(self, request: web.Request) -> dict[str, str]:
+        """The posted form of a state-changing request, once its CSRF token checks out."""
+        if request.content_length is not None and request.content_length > MAX_FORM:
+            raise forbidden("That form is too large.")
+        data = await request.post()
+        offered = request.headers.get(CSRF_HEADER) or data.get(CSRF_FIELD)
+        if not self.auth.csrf_ok(request[VISITOR], offered if isinstance(offered, str) else None):
+            raise forbidden(
+                "This form has expired or did not come from this site; reload the page and "
+                "try again."
+            )
+        return {key: value for key, value in data.items() if isinstance(value, str)}
+
+    def moderator(self, request: web.Request) -> Visitor:
+        visitor: Visitor = request[VISITOR]
+        if not visitor.moderator:
+            raise forbidden("Only a signed-in moderator can do that; sign in on /login.")
+        return visitor
