@@ -32,6 +32,21 @@ def check_allowed(config: CommandConfig, invocation: Invocation) -> None:
             )
 
 
+# One member's flood must not stall a group: beyond this many requests of theirs in the queue
+# (running or waiting), a new one is refused until one finishes. Others keep their turn.
+MAX_QUEUED_PER_USER = 3
+
+
+def check_queued(queue: JobQueue, invocation: Invocation, pending: int = 0) -> None:
+    """Refuse a request from a user who already has MAX_QUEUED_PER_USER in the queue."""
+    queued = len(queue.places(invocation.requester)) + pending
+    if queued >= MAX_QUEUED_PER_USER:
+        raise NotAllowed(
+            f"you already have {queued} requests in the queue (at most "
+            f"{MAX_QUEUED_PER_USER}); wait for one to finish, or /cancel them"
+        )
+
+
 MODERATORS = "Discord: Manage Server or Manage Messages; Telegram: chat administrators"
 
 

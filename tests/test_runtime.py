@@ -41,12 +41,14 @@ async def test_round_robin_serves_other_users_before_a_floods_second_job(
     journal: list[tuple[str, str]] = []
     ports = {}
     try:
-        for name, user in [("A1", "a"), ("A2", "a"), ("A3", "a"), ("A4", "a"), ("A5", "a"),
+        for name, user in [("A1", "a"), ("A2", "a"), ("A3", "a"), ("A4", "a"),
                            ("B1", "b"), ("C1", "c")]:  # fmt: skip
             ports[name] = RecordingPort(name=name, journal=journal)
             await bot.say("generate", SMALL, user=user, port=ports[name])
-        assert bot.runtime.places(Requester("discord", "b")) == [(bot.jobs()[5]["id"], 1)]
-        assert [p for _, p in bot.runtime.places(Requester("discord", "a"))] == [0, 3, 4, 5, 6]
+        # A's fourth is refused (three in the queue at most), and nothing is queued for it.
+        assert "You already have 3 requests in the queue" in ports["A4"].of("text")[0].text
+        assert bot.runtime.places(Requester("discord", "b")) == [(bot.jobs()[3]["id"], 1)]
+        assert [p for _, p in bot.runtime.places(Requester("discord", "a"))] == [0, 3, 4]
         assert "number 1 in the queue" in ports["B1"].of("progress")[0].text
         assert "number 2 in the queue" in ports["C1"].of("progress")[0].text
         stub.gate.set()
@@ -55,7 +57,7 @@ async def test_round_robin_serves_other_users_before_a_floods_second_job(
         await bot.close()
 
     served = [name for name, method in journal if method == "images"]
-    assert served == ["A1", "B1", "C1", "A2", "A3", "A4", "A5"]
+    assert served == ["A1", "B1", "C1", "A2", "A3"]
 
 
 async def test_one_running_request_per_user(tmp_path: Path, stub: StubControls) -> None:

@@ -468,3 +468,25 @@ async def test_a_forged_delete_for_another_batch_deletes_nothing(running: Runnin
     (answer,) = await fake.wait_for(lambda: list(fake.callback_answers.values()))
     assert answer["show_alert"] and "does not belong to this post" in answer["text"]
     assert fake.message(GROUP, victim.message_id) is not None
+
+
+async def test_a_flooding_member_is_refused_and_the_group_stays_usable(running: Running) -> None:
+    fake = running.fake
+    for _ in range(6):
+        fake.send_command(GROUP, USER, "/generate 1 64x64")
+    refusals = await fake.wait_for(
+        lambda: [t for t in fake.texts(GROUP) if "requests in the queue" in t] or None
+    )
+    assert "at most 3" in refusals[0] and "/cancel" in refusals[0]
+    fake.send_command(GROUP, OTHER, "/generate 1 64x64")
+    await fake.wait_for(
+        lambda: (
+            len(running.buttons_messages(GROUP)) >= 4
+            and {
+                r["user_id"] for r in running.services.index.db.query("select user_id from batches")
+            }
+            == {str(USER), str(OTHER)}
+        )
+    )
+    users = [r["user_id"] for r in running.services.index.db.query("select user_id from jobs")]
+    assert users.count(str(USER)) <= 5 and users.count(str(OTHER)) == 1

@@ -17,7 +17,7 @@ from imagebot.commands.captions import (
 from imagebot.commands.chat.settings import defaults
 from imagebot.commands.generate import GenerateRequest, generate, parse_generate
 from imagebot.commands.jobs import GenerateJob
-from imagebot.commands.limits import check_allowed, check_quota
+from imagebot.commands.limits import check_allowed, check_queued, check_quota
 from imagebot.providers.base import PromptSpec, ProviderError, Size, UsageError
 from imagebot.providers.catalog import check_provider
 from imagebot.storage.index import utc_now
@@ -42,6 +42,7 @@ class GenerateCommand:
         # Images of requests acknowledged but not yet queued, per user: the quota counts
         # them, so two quick requests cannot both slip past it.
         self._admitting: dict[tuple[str, str | None], int] = {}
+        self._requests: dict[tuple[str, str | None], int] = {}  # requests being admitted
 
     # ------------------------------------------------------------ admission
 
@@ -89,11 +90,17 @@ class GenerateCommand:
         config = self.services.config
         used = job.image_count
         check_quota(config, self.queue, invocation, used, utc_now(), pending, quota=quota)
+        check_queued(self.queue, invocation, self._requests.get(who, 0))
         self._admitting[who] = pending + job.image_count
+        self._requests[who] = self._requests.get(who, 0) + 1
         try:
             await port.acknowledge()
             ticket = await self.queue.submit(job, invocation.requester, invocation.reply, port)
         finally:
+            if self._requests[who] > 1:
+                self._requests[who] -= 1
+            else:
+                self._requests.pop(who)
             left = self._admitting.get(who, 0) - job.image_count
             if left > 0:
                 self._admitting[who] = left
