@@ -201,6 +201,7 @@ class Settings:
     chat_model: str = DEFAULT_CHAT_MODEL
     image_model: str = DEFAULT_IMAGE_MODEL
     stable_diffusion_urls: tuple[str, ...] = ()
+    stable_diffusion_upscaler: str = "R-ESRGAN 4x+"
     stability_api_key: Secret | None = None
     stability_api_host: str = DEFAULT_STABILITY_HOST
     stability_model: str = "core"
@@ -286,6 +287,7 @@ class Settings:
             chat_model=_text(env, "IMAGEBOT_CHAT_MODEL", DEFAULT_CHAT_MODEL),
             image_model=_text(env, "IMAGEBOT_IMAGE_MODEL", DEFAULT_IMAGE_MODEL),
             stable_diffusion_urls=sd_urls,
+            stable_diffusion_upscaler=_text(env, "STABLE_DIFFUSION_UPSCALER", "R-ESRGAN 4x+"),
             stability_api_key=stability_key,
             stability_api_host=_url(env, "STABILITY_API_HOST", DEFAULT_STABILITY_HOST),
             stability_model=_text(env, "STABILITY_MODEL", "core"),
@@ -360,6 +362,7 @@ class Settings:
             chat_model=self.chat_model,
             image_model=self.image_model,
             stable_diffusion_urls=self.stable_diffusion_urls,
+            stable_diffusion_upscaler=self.stable_diffusion_upscaler,
             stability_api_key=_reveal(self.stability_api_key),
             stability_api_host=self.stability_api_host,
             stability_model=self.stability_model,

@@ -74,3 +74,15 @@ def test_secrets_never_show() -> None:
     assert "tok-secret" not in shown
     assert settings.openai_api_key == Secret("sk-very-secret")
     assert settings.openai_api_key.reveal() == "sk-very-secret"
+
+
+def test_the_webui_upscaler_is_a_setting_with_the_spec_default() -> None:
+    from imagebot.bot.settings import Settings
+
+    default = Settings.from_env(environ={}, dotenv_path=None)
+    chosen = Settings.from_env(
+        environ={"STABLE_DIFFUSION_UPSCALER": "4x-UltraSharp"}, dotenv_path=None
+    )
+    assert default.provider_options.stable_diffusion_upscaler == "R-ESRGAN 4x+"
+    assert chosen.provider_options.stable_diffusion_upscaler == "4x-UltraSharp"
+    assert not any("STABLE_DIFFUSION_UPSCALER" in w for w in chosen.warnings)
