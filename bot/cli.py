@@ -57,6 +57,10 @@ def build_parser() -> Parser:
     export.add_argument("--since", metavar="YYYY-MM-DD", help="only batches from this day on")
     export.add_argument("--out", metavar="FILE", help="file to write (default: standard output)")
 
+    upscale = verbs.add_parser("upscale", help="image N of a batch folder at twice its size")
+    upscale.add_argument("folder", metavar="FOLDER", help="a batch folder of the archive")
+    upscale.add_argument("image", metavar="IMAGE", type=int, help="which image (1 = the first)")
+
     daily = verbs.add_parser("daily", help="make the due daily posts (set with /daily in chat)")
     daily.add_argument("--once", action="store_true", help="make every due post, then exit")
 
@@ -102,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "generate": run_generate,
             "prompts": run_prompts,
             "export": run_export,
+            "upscale": run_upscale,
             "daily": run_daily,
             "providers": run_providers,
             "discord": run_chat_bots,
@@ -250,6 +255,29 @@ def run_export(args: argparse.Namespace, settings: Any) -> int:
     if args.out:
         noun = "batch" if count == 1 else "batches"
         print(f"{count} {noun} exported to {args.out}")
+    return EXIT_OK
+
+
+def run_upscale(args: argparse.Namespace, settings: Any) -> int:
+    """`imagebot upscale FOLDER N`: the same code as the U<n> button; prints the new file."""
+    import json
+    from pathlib import Path
+
+    from imagebot.commands.upscaling import upscale_image
+    from imagebot.providers.base import UsageError
+
+    try:
+        info = json.loads((Path(args.folder) / "info.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        what = f"{args.folder} is not a batch folder (it has no readable info.json)"
+        raise UsageError(what) from None
+
+    async def work(services: Any) -> Any:
+        provider = info.get("provider") or "local"
+        return await upscale_image(services, str(info.get("id")), args.image, provider)
+
+    done = asyncio.run(_with_services(settings, work))
+    print(done["path"])
     return EXIT_OK
 
 

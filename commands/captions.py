@@ -13,9 +13,19 @@ BUTTONS = (("🎲 Re-roll", "reroll"), ("🔁 Same prompt", "again"), ("🗑 Del
 PREVIEW_TITLES = 5
 
 
-def buttons(batch_id: str) -> list[list[Button]]:
-    """The rows of buttons under a posted batch: re-roll, same prompt again, delete."""
-    return [[Button(label, ButtonId(action, batch_id)) for label, action in BUTTONS]]
+MAX_IMAGE_BUTTONS = 5  # one chat row
+
+
+def buttons(batch_id: str, images: int = 0) -> list[list[Button]]:
+    """The rows of buttons under a posted batch: re-roll, same prompt again, delete; then
+    U<n> (upscale image n) for up to five images."""
+    rows = [[Button(label, ButtonId(action, batch_id)) for label, action in BUTTONS]]
+    count = min(images, MAX_IMAGE_BUTTONS)
+    if count:
+        rows.append(
+            [Button(f"U{n}", ButtonId("upscale", batch_id, n)) for n in range(1, count + 1)]
+        )
+    return rows
 
 
 def request_failed_text(error: Exception, *, scheduled: bool = False) -> str:
@@ -84,7 +94,7 @@ def batch_post(
         provider=row.get("provider") or "",
         model=row.get("model") or "",
         images=[folder / name for name in files],
-        buttons=buttons(row["id"]),
+        buttons=buttons(row["id"], len(files)),
         errors=lines,
         note=fallback_note(fallback_from, row.get("provider") or ""),
         mention=mention,

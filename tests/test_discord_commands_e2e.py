@@ -124,3 +124,21 @@ async def test_user_text_never_pings_anyone_but_the_requester(
     generate = await say(fake, "generate", {"count": 1, "size": "64x64", "theme": theme})
     await posted_batch(fake, generate, "the batch")
     assert [m.pings for m in fake.messages.values() if m.pings] == []
+
+
+async def test_u2_posts_image_two_upscaled_as_a_file(fake: FakeDiscord, bot: Running) -> None:
+    record = await say(fake, "generate", {"count": 2, "size": "64x64"})
+    post = await posted_batch(fake, record, "the batch")
+    u2 = next(i for i in post.custom_ids if i.startswith("ib:upscale:") and i.endswith(":2"))
+    click = await fake.click_button(post, u2)
+    [answer] = await fake.wait_for(
+        lambda: [m for m in fake.messages_for_interaction(click.id) if m.attachments] or None,
+        what="the upscaled file",
+    )
+    [attachment] = answer.attachments
+    assert attachment.filename == "2-upscaled.png" and "upscaled to 128x128" in answer.content
+    from PIL import Image
+
+    with Image.open(io.BytesIO(attachment.data)) as picture:
+        assert picture.size == (128, 128)
+    assert refused_requests(fake) == []

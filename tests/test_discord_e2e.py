@@ -87,7 +87,9 @@ async def test_generate_defers_then_posts_images_embed_and_buttons(
     [batch] = list(bot.ctx.services.index.db.query("select * from batches"))
     assert embed["title"] == batch["title"]
     assert "#" in embed["description"] and "local" in embed["footer"]["text"]
-    assert post.custom_ids == [f"ib:{a}:{batch['id']}" for a in ("reroll", "again", "delete")]
+    actions = [f"ib:{a}:{batch['id']}" for a in ("reroll", "again", "delete")]
+    upscales = [f"ib:upscale:{batch['id']}:{n}" for n in range(1, len(post.attachments) + 1)]
+    assert post.custom_ids == actions + upscales
     await fake.wait_for(lambda: [j["status"] for j in bot.jobs()] == ["done"], what="job done")
 
 

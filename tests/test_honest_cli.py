@@ -187,3 +187,26 @@ def test_a_refused_discord_token_is_one_line(
         monkeypatch.setenv("DISCORD_API_BASE", fake.api_base)
         status, _, err = run(["discord"], capsys)
     assert status == 2 and "DISCORD_TOKEN was refused" in err and "Traceback" not in err
+
+
+def test_upscale_writes_image_n_at_twice_its_size_and_lists_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from PIL import Image
+
+    monkeypatch.setenv("IMAGEBOT_OUTPUT_DIR", str(tmp_path / "output"))
+    assert main(["generate", "2", "96x64"]) == 0
+    folder = Path(capsys.readouterr().out.strip())
+    status, out, err = run(["upscale", str(folder), "2"], capsys)
+    assert status == 0, err
+    assert Path(out.strip()) == folder / "2-upscaled.png"
+    with Image.open(folder / "2-upscaled.png") as picture:
+        assert picture.size == (192, 128)
+    upscales = json.loads((folder / "info.json").read_text("utf-8"))["upscales"]
+    assert [(u["image"], u["file"], u["upscaler"]) for u in upscales] == [
+        (2, "2-upscaled.png", "local")
+    ]
+    status, _, err = run(["upscale", str(folder), "3"], capsys)
+    assert status == 2 and "that batch has 2 images; there is no image 3" in err

@@ -15,6 +15,7 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from PIL import Image
 
 from imagebot.bot.app import build_context
 from imagebot.bot.runtime import Runtime
@@ -490,3 +491,23 @@ async def test_a_flooding_member_is_refused_and_the_group_stays_usable(running: 
     )
     users = [r["user_id"] for r in running.services.index.db.query("select user_id from jobs")]
     assert users.count(str(USER)) <= 5 and users.count(str(OTHER)) == 1
+
+
+async def test_u1_posts_image_one_at_twice_its_size_and_archives_it(running: Running) -> None:
+    fake = running.fake
+    fake.send_command(GROUP, USER, "/generate 2 64x64")
+    (post,) = await fake.wait_for(lambda: running.buttons_messages(GROUP))
+    rows = post.reply_markup["inline_keyboard"]
+    assert [b["text"] for b in rows[1]] == ["U1", "U2"]
+    fake.press_button(post, rows[1][0]["callback_data"], USER)
+    (doc,) = await fake.wait_for(lambda: [r for r in fake.sent if r.method == "sendDocument"])
+    assert doc.files[0].filename == "1-upscaled.png" and "upscaled to 128x128" in doc.caption
+    with Image.open(io.BytesIO(doc.files[0].data)) as picture:
+        assert picture.size == (128, 128)
+    (batch,) = running.services.index.db.query("select folder from batches")
+    info = json.loads((Path(batch["folder"]) / "info.json").read_text("utf-8"))
+    assert info["upscales"] == [
+        {"image": 1, "file": "1-upscaled.png", "width": 128, "height": 128,
+         "provider": "local", "upscaler": "local"}
+    ]  # fmt: skip
+    assert (Path(batch["folder"]) / "1-upscaled.png").read_bytes() == doc.files[0].data

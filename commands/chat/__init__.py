@@ -22,6 +22,7 @@ from imagebot.commands.chat import (
     providers,
     queue,
     settings,
+    upscale,
 )
 from imagebot.commands.chat.generate import GenerateCommand
 from imagebot.commands.limits import NotAllowed, check_allowed, check_moderator
@@ -121,4 +122,5 @@ HANDLERS = {
 WORKERS = {
     "generate": lambda chat, job: chat.generation.run(job),
     "prompts": prompts.run,
+    "upscale": upscale.run,
 }

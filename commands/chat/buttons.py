@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from imagebot.commands.chat import upscale
 from imagebot.commands.limits import NotAllowed
 from imagebot.commands.ports import ButtonId
 from imagebot.providers.base import UsageError
@@ -29,6 +30,8 @@ async def press(chat: ChatCommands, invocation: Invocation, port: ReplyPort) -> 
         await chat.generation.again(invocation, port, row)
     elif button.action == "reroll":
         await chat.generation.reroll(invocation, port, row)
+    elif button.action == "upscale" and button.image is not None:
+        await upscale.request(chat, invocation, port, row, button.image)
     else:
         raise UsageError(f"that button ({button.action}) is not available yet")
 
