@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
+from tests.fakes.images_form import read_form
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.webui_server import make_png
 
@@ -161,7 +162,7 @@ class FakeStability(LoopbackServer):
     async def _v2beta(self, request: web.Request) -> web.StreamResponse:
         service = request.match_info["service"]
         content_type = request.headers.get("Content-Type", "")
-        fields, files = await self._form(request)
+        fields, files = await read_form(request)
         accept = request.headers.get("Accept", "image/*")
         self.requests.append(LoggedRequest("POST", request.path, fields, content_type, accept,
                                            self._authorized(request), files))  # fmt: skip
@@ -213,21 +214,6 @@ class FakeStability(LoopbackServer):
         return web.Response(body=image, content_type="image/png", headers=headers)
 
     @staticmethod
-    async def _form(request: web.Request) -> tuple[dict[str, str], dict[str, bytes]]:
-        """The text fields and the file parts of a multipart body."""
-        fields: dict[str, str] = {}
-        files: dict[str, bytes] = {}
-        if not request.headers.get("Content-Type", "").startswith("multipart/form-data"):
-            return fields, files
-        form = await request.post()
-        for key, value in form.items():
-            if isinstance(value, web.FileField):
-                files[key] = value.file.read()
-            else:
-                fields[key] = str(value)
-        return fields, files
-
-    @staticmethod
     def _init_image(
         service: str, fields: dict[str, str], files: dict[str, bytes]
     ) -> tuple[tuple[int, int] | None, list[str]]:
@@ -264,7 +250,7 @@ class FakeStability(LoopbackServer):
 
     async def _upscale_fast(self, request: web.Request) -> web.StreamResponse:
         content_type = request.headers.get("Content-Type", "")
-        fields, files = await self._form(request)
+        fields, files = await read_form(request)
         accept = request.headers.get("Accept", "image/*")
         self.requests.append(LoggedRequest("POST", request.path, fields, content_type, accept,
                                            self._authorized(request), files))  # fmt: skip
