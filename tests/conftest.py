@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,3 +45,10 @@ def discord_defaults() -> Iterator[None]:
 
         discord.http.Route.BASE = DISCORD_REST_BASE
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(DISCORD_GATEWAY)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """One aiohttp session for a provider test (closed after it)."""
+    async with aiohttp.ClientSession() as http:
+        yield http

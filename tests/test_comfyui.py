@@ -7,19 +7,12 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from imagebot.providers.base import ConfigError, ProviderError, RenderRequest, Size, Unavailable
 from imagebot.providers.catalog import ProviderOptions
 from imagebot.providers.comfyui import ComfyUIProvider, comfy_sampler, fill_workflow
 from tests.fakes.comfyui_server import FakeComfyUI
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 @pytest.fixture

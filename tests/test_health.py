@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 from aiohttp import web
@@ -22,10 +20,6 @@ from tests.fakes.webui_server import CHECKPOINT, FakeWebUI, free_port
 STABILITY_KEY = "sk-stability-good-0001"
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
 
 
 def settings(**env: str) -> ProviderOptions:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from imagebot.bot.settings import Settings
@@ -23,10 +22,6 @@ from tests.fakes.horde_server import ANONYMOUS_KEY, FakeHorde
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 @pytest.fixture

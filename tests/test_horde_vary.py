@@ -6,7 +6,6 @@ import base64
 import io
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from PIL import Image
 
@@ -17,10 +16,6 @@ from tests.fakes.horde_server import FakeHorde
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 @pytest.fixture

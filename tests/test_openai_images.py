@@ -24,10 +24,6 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
         yield server
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 def make(fake: FakeOpenAI, session: aiohttp.ClientSession, model: str, **kwargs):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from PIL import Image
 
@@ -29,10 +28,6 @@ PAINTER = {"steps": 32, "cfg_scale": 7, "sampler": "DPM++ 2M Karras"}
 SQUARE = Size(1024, 1024)
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from PIL import Image
 
@@ -17,10 +16,6 @@ KEY = "sk-test-0123456789abcdef"
 SQUARE = Size(1024, 1024)
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
 
 
 @pytest.fixture

@@ -34,10 +34,6 @@ PAINTER = {"steps": 32, "cfg_scale": 7, "sampler": "DPM++ 2M Karras"}
 SMALL = Size(512, 512)
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import aiohttp
 import pytest
 from PIL import Image
 
@@ -19,10 +17,6 @@ from tests.fakes.webui_server import FakeWebUI, make_png
 SMALL = Size(64, 64)
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
 
 
 def ask(*seeds: int) -> RenderRequest:
