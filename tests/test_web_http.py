@@ -5,6 +5,7 @@ answered over Server-Sent Events."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 from pathlib import Path
@@ -454,3 +455,29 @@ async def test_imagebot_run_serves_the_web_app_beside_the_telegram_bot(tmp_path:
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_chat_u1_button_answers_with_the_upscaled_file() -> None:
+    async with web_world(specs=[]) as world:
+        client = world.client
+        token = await csrf(world)
+        stream = EventStream(await client.get("/chat/events"))
+        form = {"csrf": token, "text": "/generate 2 64x64", "request": "r1"}
+        await client.post("/chat/send", headers={"Accept": "application/json"}, data=form)
+        post = (await stream.until("images"))[-1]
+        u1 = next(b for row in post["buttons"] for b in row if b["id"].startswith("ib:upscale"))
+        assert u1["id"].endswith(":1")
+        pressed = await client.post(
+            "/chat/button",
+            headers={"Accept": "application/json"},
+            data={"csrf": token, "id": u1["id"], "request": "r2"},
+        )
+        assert pressed.status == 202
+        answer = (await stream.until("file"))[-1]
+        assert answer["name"] == "1-upscaled.png" and "upscaled to 128x128" in answer["text"]
+        download = await client.get(answer["url"])
+        assert download.status == 200
+        from PIL import Image
+
+        with Image.open(io.BytesIO(await download.read())) as picture:
+            assert picture.size == (128, 128)
