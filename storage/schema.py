@@ -191,3 +191,11 @@ def m010_batch_search(db: Database) -> None:
     for column in ("provider", "role", "platform"):
         db["batches"].create_index([column, "created_at"], if_not_exists=True)
     db["batches"].create_index(["user_name", "created_at"], if_not_exists=True)
+
+
+@migrations()
+def m011_batch_parent(db: Database) -> None:
+    # A variation's parent batch and image (SPEC §4 `parent`): the web batch page links both ways.
+    db["batches"].add_column("parent_id", str)
+    db["batches"].add_column("parent_image", int)
+    db["batches"].create_index(["parent_id"], if_not_exists=True)
