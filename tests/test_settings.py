@@ -48,6 +48,12 @@ def test_first_configured_provider_is_default_and_gpt_when_openai_set() -> None:
         ("IMAGEBOT_ALLOWED_USERS", "alice"),
         ("IMAGEBOT_BANNED_WORDS", "/[unclosed/"),
         ("COMFYUI_WORKFLOW", "/no/such/workflow.json"),
+        ("IMAGEBOT_DATABASE_URL", "mysql://db/imagebot"),
+        ("IMAGEBOT_ARCHIVE_URL", "/srv/archive"),
+        ("IMAGEBOT_ARCHIVE_URL", "s3://Bad_Bucket/x"),
+        ("DISCORD_SHARDS", "2-1/4"),
+        ("DISCORD_SHARDS", "0-4/4"),
+        ("DISCORD_SHARDS", "all"),
     ],
 )
 def test_malformed_setting_names_the_variable(name: str, value: str) -> None:
@@ -86,3 +92,22 @@ def test_the_webui_upscaler_is_a_setting_with_the_spec_default() -> None:
     assert default.provider_options.stable_diffusion_upscaler == "R-ESRGAN 4x+"
     assert chosen.provider_options.stable_diffusion_upscaler == "4x-UltraSharp"
     assert not any("STABLE_DIFFUSION_UPSCALER" in w for w in chosen.warnings)
+
+
+def test_many_process_settings_are_read_and_the_database_url_stays_secret() -> None:
+    url = "postgresql://bot:hunter2@db.internal/imagebot"
+    settings = Settings.from_env(
+        {
+            "IMAGEBOT_DATABASE_URL": url,
+            "IMAGEBOT_ARCHIVE_URL": "s3://imagebot-archive/community/",
+            "IMAGEBOT_S3_ENDPOINT": "http://127.0.0.1:9000",
+            "DISCORD_SHARDS": "2-3/8",
+        },
+        dotenv_path=None,
+    )
+    assert settings.database_url is not None and settings.database_url.reveal() == url
+    assert "hunter2" not in repr(settings)
+    assert settings.archive_url == "s3://imagebot-archive/community"
+    assert settings.s3_endpoint == "http://127.0.0.1:9000"
+    assert settings.discord_shards is not None and settings.discord_shards.ids == [2, 3]
+    assert settings.discord_shards.count == 8
