@@ -83,22 +83,38 @@ def start_postgres() -> tuple[PostgresServer, Callable[[], None]]:
             os.chown(path, uid, gid)
     user = "postgres"
     subprocess.run(
-        [*prefix, initdb, "-D", str(data), "-U", user, "-A", "trust", "-E", "UTF8",
-         "--no-sync", "--locale=C"],
-        check=True, capture_output=True,
+        [
+            *prefix,
+            initdb,
+            "-D",
+            str(data),
+            "-U",
+            user,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--locale=C",
+        ],
+        check=True,
+        capture_output=True,
     )
     port = _free_port()
-    options = (f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=off -c synchronous_commit=off "
-               "-c full_page_writes=off -c max_connections=200")
+    options = (
+        f"-h 127.0.0.1 -p {port} -k {sockets} -c fsync=off -c synchronous_commit=off "
+        "-c full_page_writes=off -c max_connections=200"
+    )
     subprocess.run(
-        [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w",
-         "start"],
-        check=True, capture_output=True,
+        [*prefix, pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
     )
 
     def stop() -> None:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
     return PostgresServer("127.0.0.1", port, user), stop

@@ -20,8 +20,6 @@ from tests.fakes.webui_server import CHECKPOINT, FakeWebUI, free_port
 STABILITY_KEY = "sk-stability-good-0001"
 
 
-
-
 def settings(**env: str) -> ProviderOptions:
     return Settings.from_env(environ=env, dotenv_path=None).provider_options
 

@@ -22,8 +22,6 @@ from tests.fakes.horde_server import ANONYMOUS_KEY, FakeHorde
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 
 
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeHorde]:
     async with FakeHorde() as server:

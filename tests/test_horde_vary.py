@@ -16,8 +16,6 @@ from tests.fakes.horde_server import FakeHorde
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 
 
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeHorde]:
     async with FakeHorde(queue_position=0) as server:

@@ -24,8 +24,6 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
         yield server
 
 
-
-
 def make(fake: FakeOpenAI, session: aiohttp.ClientSession, model: str, **kwargs):
     options = {"api_key": KEY, "max_retries": 2, "timeout": 5.0, **kwargs}
     return OpenAIImagesProvider(session=session, model=model, base_url=fake.base_url, **options)

@@ -22,8 +22,6 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
         yield server
 
 
-
-
 def make(fake, session, model: str) -> OpenAIImagesProvider:
     return OpenAIImagesProvider(
         session=session, model=model, api_key=KEY, base_url=fake.base_url, max_retries=0

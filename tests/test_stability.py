@@ -28,8 +28,6 @@ PAINTER = {"steps": 32, "cfg_scale": 7, "sampler": "DPM++ 2M Karras"}
 SQUARE = Size(1024, 1024)
 
 
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeStability]:
     async with FakeStability(api_key=KEY) as server:

@@ -16,8 +16,6 @@ KEY = "sk-test-0123456789abcdef"
 SQUARE = Size(1024, 1024)
 
 
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeStability]:
     async with FakeStability(api_key=KEY) as server:

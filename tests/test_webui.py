@@ -34,8 +34,6 @@ PAINTER = {"steps": 32, "cfg_scale": 7, "sampler": "DPM++ 2M Karras"}
 SMALL = Size(512, 512)
 
 
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeWebUI]:
     async with FakeWebUI() as server:

@@ -17,8 +17,6 @@ from tests.fakes.webui_server import FakeWebUI, make_png
 SMALL = Size(64, 64)
 
 
-
-
 def ask(*seeds: int) -> RenderRequest:
     return RenderRequest(prompt="a lighthouse", negative_prompt="", size=SMALL, seeds=seeds)
 
