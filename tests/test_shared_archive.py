@@ -97,6 +97,9 @@ def test_ctrl_c_during_a_batch_marks_it_failed_and_exits_130(tmp_path: Path) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job starts with SIGINT ignored, and Python keeps it ignored:
+        # give the child the default a terminal's Ctrl-C meets.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not _status(output / "archive.db") == "rendering":
