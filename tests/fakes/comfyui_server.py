@@ -76,6 +76,7 @@ class FakeComfyUI(FakeGPU):
     previews_sent: list[bytes] = field(default_factory=list)  # every binary frame sent
     history: dict[str, dict] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)  # "type/subfolder/name" -> bytes
+    uploads: list[dict] = field(default_factory=list)  # every /upload/image: name and fields
     gpu_jobs: int = 0  # prompts the GPU ran to the end
     _failures: list[str] = field(default_factory=list)
     _exec_errors: list[str] = field(default_factory=list)
@@ -234,6 +235,8 @@ class FakeComfyUI(FakeGPU):
             name = f"{stem} ({number}).{ext}"
             number += 1
         self.files[f"{kind}/{subfolder}/{name}"] = data
+        self.uploads.append({"name": name, "type": kind, "subfolder": subfolder,
+                             "overwrite": str(post.get("overwrite"))})  # fmt: skip
         return web.json_response({"name": name, "subfolder": subfolder, "type": kind})
 
     async def _get_prompt(self, request: web.Request) -> web.Response:
