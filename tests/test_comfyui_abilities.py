@@ -201,3 +201,41 @@ async def test_a_bad_graph_is_rejected_in_one_line_naming_node_and_problem(
     assert "received_type(CLIP) mismatch input_type(VAE)" in message
     assert "KSampler (node 3): Bad linked input" in message
     assert not fake.prompts
+
+
+async def test_u1_on_a_comfyui_batch_posts_the_servers_2x_upscale(tmp_path) -> None:
+    from tests.discord_harness import offline_settings, posted_batch, start_bot, stop_bot
+    from tests.fakes.discord_server import FakeDiscord
+
+    async with (
+        FakeDiscord() as discord,
+        FakeComfyUI(upscale_models=("4x-UltraSharp.pth",)) as comfy,
+    ):
+        settings = offline_settings(
+            discord, tmp_path, COMFYUI_URL=comfy.url, IMAGEBOT_PROVIDER="comfyui"
+        )
+        running = await start_bot(settings)
+        try:
+            record = await discord.send_slash_command("generate", {"count": 2, "size": "64x64"})
+            post = await posted_batch(discord, record, "the batch")
+            [render] = comfy.prompts  # one server, two images: one batched prompt
+            assert render["5"]["inputs"]["batch_size"] == 2
+            u1 = next(
+                i for i in post.custom_ids if i.startswith("ib:upscale:") and i.endswith(":1")
+            )
+            click = await discord.click_button(post, u1)
+            [answer] = await discord.wait_for(
+                lambda: (
+                    [m for m in discord.messages_for_interaction(click.id) if m.attachments] or None
+                ),
+                what="the upscaled file",
+            )
+        finally:
+            await stop_bot(running)
+    [attachment] = answer.attachments
+    assert attachment.filename == "1-upscaled.png" and "upscaled to 128x128" in answer.content
+    assert size_of(attachment.data) == (128, 128)
+    [upload] = comfy.uploads  # image 1 of the batch, exactly as it was posted
+    assert comfy.files[f"input//{upload['name']}"] == post.attachments[0].data
+    info = json.loads(next((tmp_path / "out").rglob("info.json")).read_text())
+    assert info["upscales"][0]["upscaler"] == "4x-UltraSharp.pth (ComfyUI)"
