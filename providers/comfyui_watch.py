@@ -78,11 +78,10 @@ class PromptWatch:
             try:
                 message = await ws.receive(timeout=self.times.answer)
             except TimeoutError:
-                now = time.monotonic()
-                answered = await self._ask(now - last_event, now - last_answer)
+                answered = await self._ask(time.monotonic() - last_event, last_answer)
                 if answered is None:
                     continue
-                last_answer = now
+                last_answer = time.monotonic()
                 if not answered:
                     return True  # no longer queued: finished (history says how) or lost
                 continue
@@ -96,12 +95,15 @@ class PromptWatch:
                                   aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):  # fmt: skip
                 return False
 
-    async def _ask(self, quiet: float, silent: float) -> bool | None:
-        """Where is our prompt? True: still queued or running; False: gone; None: no answer."""
+    async def _ask(self, quiet: float, last_answer: float) -> bool | None:
+        """Where is our prompt? True: still queued or running; False: gone; None: no answer.
+
+        `quiet`: seconds since the last event; `last_answer`: when the server last said anything.
+        """
         try:
             state, ahead = await self.client.queue_place(self.url, self.prompt_id)
         except Unavailable:
-            silent += self.times.answer  # the question itself went unanswered that long
+            silent = time.monotonic() - last_answer
             if silent >= self.times.hang:
                 raise Unavailable(
                     PROVIDER_ID, f"ComfyUI at {self.host} stopped answering: no event and no "

@@ -239,3 +239,26 @@ async def test_u1_on_a_comfyui_batch_posts_the_servers_2x_upscale(tmp_path) -> N
     assert comfy.files[f"input//{upload['name']}"] == post.attachments[0].data
     info = json.loads(next((tmp_path / "out").rglob("info.json")).read_text())
     assert info["upscales"][0]["upscaler"] == "4x-UltraSharp.pth (ComfyUI)"
+
+
+async def test_a_server_that_goes_silent_mid_render_is_given_up_after_its_hang_time(
+    session,
+) -> None:
+    notes: list[str] = []
+    async with FakeComfyUI(stalled=True) as fake:
+        provider = ComfyUIProvider(
+            session, [fake.url], timeout=30.0, attempts=1, answer_timeout=0.1,
+            watch_times=WatchTimes(answer=0.1, hang=0.4, poll=0.05),
+        )  # fmt: skip
+
+        def note(text: str) -> None:
+            notes.append(text)
+            if "running" in text:
+                fake.frozen = True  # wedged while our prompt runs: the socket stays open, mute
+
+        with pytest.raises(Unavailable) as raised:
+            await provider.render(ask(7), progress=note)
+    message = str(raised.value)
+    assert f"ComfyUI at {fake.url.removeprefix('http://')} stopped answering" in message
+    assert "no event and no answer for" in message and "budget" not in message
+    assert any("no answer for" in text for text in notes if text.startswith("waiting for"))
