@@ -95,10 +95,11 @@ class PromptWatch:
                                   aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):  # fmt: skip
                 return False
 
-    async def _ask(self, quiet: float, last_answer: float) -> bool | None:
+    async def _ask(self, quiet: float | None, last_answer: float) -> bool | None:
         """Where is our prompt? True: still queued or running; False: gone; None: no answer.
 
-        `quiet`: seconds since the last event; `last_answer`: when the server last said anything.
+        `quiet`: seconds since the last event (None: no websocket); `last_answer`: when the
+        server last said anything.
         """
         try:
             state, ahead = await self.client.queue_place(self.url, self.prompt_id)
@@ -120,10 +121,11 @@ class PromptWatch:
             )
         elif state == "running":
             self.running = True
+            quiet_for = "" if quiet is None else f", no progress for {seconds(quiet)}"
             await notify(
-                self.progress, f"waiting for ComfyUI at {self.host}: running {self.label}, "
-                f"no progress for {seconds(quiet)}",
-            )  # fmt: skip
+                self.progress,
+                f"waiting for ComfyUI at {self.host}: running {self.label}{quiet_for}",
+            )
         return state != "gone"
 
     async def _preview(self, frame: bytes) -> None:
@@ -163,8 +165,11 @@ class PromptWatch:
 
     async def result(self, polling: bool) -> dict[str, Any]:
         """The finished history entry; `polling`: wait for it to appear (no websocket)."""
-        silent_since = time.monotonic()
+        silent_since = asked = time.monotonic()
         while True:
+            if polling and time.monotonic() - asked >= self.times.answer:
+                await self._ask(None, silent_since)  # say where our prompt is, now and then
+                asked = time.monotonic()
             try:
                 entry = await self.client.history(self.url, self.prompt_id)
                 silent_since = time.monotonic()

@@ -262,3 +262,16 @@ async def test_a_server_that_goes_silent_mid_render_is_given_up_after_its_hang_t
     assert f"ComfyUI at {fake.url.removeprefix('http://')} stopped answering" in message
     assert "no event and no answer for" in message and "budget" not in message
     assert any("no answer for" in text for text in notes if text.startswith("waiting for"))
+
+
+async def test_without_a_websocket_progress_still_says_where_the_prompt_is(session) -> None:
+    notes: list[str] = []
+    async with FakeComfyUI(stalled=True) as fake:
+        provider = ComfyUIProvider(
+            session, [fake.url], timeout=0.6, attempts=1, use_websocket=False,
+            watch_times=WatchTimes(answer=0.1, hang=0.5, poll=0.05),
+        )  # fmt: skip
+        with pytest.raises(Unavailable, match="did not finish within its 0.6 s budget"):
+            await provider.render(ask(3), progress=notes.append)
+    assert f"waiting for ComfyUI at {fake.url.removeprefix('http://')}: running seed 3" in notes
+    assert not fake.logged("/ws")
