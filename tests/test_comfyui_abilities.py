@@ -275,3 +275,17 @@ async def test_without_a_websocket_progress_still_says_where_the_prompt_is(sessi
             await provider.render(ask(3), progress=notes.append)
     assert f"waiting for ComfyUI at {fake.url.removeprefix('http://')}: running seed 3" in notes
     assert not fake.logged("/ws")
+
+
+async def test_one_failed_batch_keeps_the_other_servers_images(session) -> None:
+    from imagebot.providers.batching import PartialRender
+
+    async with FakeComfyUI() as first, FakeComfyUI() as second:
+        first.fail_execution("CUDA out of memory")
+        provider = ComfyUIProvider(session, [first.url, second.url], base_delay=0.01)
+        with pytest.raises(PartialRender) as raised:
+            await provider.render(ask(1, 2, 3, 4))
+    kept = [image.seed for image in raised.value.images]
+    assert kept in ([1, 2], [3, 4]) and raised.value.missing == 2
+    assert "KSampler (node 3): CUDA out of memory" in str(raised.value)
+    assert all(image.data.startswith(b"\x89PNG") for image in raised.value.images)
