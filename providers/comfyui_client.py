@@ -191,7 +191,9 @@ class ComfyClient:
         try:
             async with asyncio.timeout(self.answer_timeout):
                 return await self._session.ws_connect(
-                    ws_url, heartbeat=30, timeout=aiohttp.ClientWSTimeout(ws_close=5)
+                    ws_url,
+                    heartbeat=30,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=min(5.0, self.answer_timeout)),
                 )
         except aiohttp.WSServerHandshakeError:
             return None  # a proxy that does not pass websockets: poll /history instead
