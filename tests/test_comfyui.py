@@ -42,14 +42,13 @@ async def test_default_workflow_is_filled_and_images_come_back_in_seed_order(ses
 
     assert [image.seed for image in images] == [11, 12, 13]
     assert all(png_size(image.data) == (640, 384) and image.format == "png" for image in images)
-    # each image is the one rendered with its own seed (the fake colours pixels by seed)
+    # each image is its own (the fake colours image i of a batch by seed + i)
     assert len({image.data for image in images}) == 3
-    by_seed = {p["3"]["inputs"]["seed"]: p for p in fake.prompts}
-    assert sorted(by_seed) == [11, 12, 13]
-    workflow = by_seed[12]
+    [workflow] = fake.prompts  # one server: one batched prompt
+    assert workflow["3"]["inputs"]["seed"] == 11
     assert workflow["6"]["inputs"]["text"] == "a foggy harbour at dawn"
     assert workflow["7"]["inputs"]["text"] == "blurry, text"
-    assert workflow["5"]["inputs"] == {"width": 640, "height": 384, "batch_size": 1}
+    assert workflow["5"]["inputs"] == {"width": 640, "height": 384, "batch_size": 3}
     sampler = workflow["3"]["inputs"]
     assert (sampler["steps"], sampler["cfg"]) == (6, 6.5)
     assert (sampler["sampler_name"], sampler["scheduler"]) == ("dpmpp_2m", "karras")
@@ -180,7 +179,7 @@ def test_placeholders_keep_numbers_numbers_and_samplers_map():
 
 async def test_cancelling_drops_the_prompt_from_the_server(session, fake):
     fake.step_delay = 0.02
-    provider = ComfyUIProvider(session, [fake.url])
+    provider = ComfyUIProvider(session, [fake.url], batching=False)  # two prompts: one waits
     task = asyncio.create_task(provider.render(request(seeds=(1, 2), steps=500)))
     while not any(e["type"] == "progress" for e in fake.ws_sent):
         await asyncio.sleep(0.01)

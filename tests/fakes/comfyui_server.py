@@ -1,10 +1,12 @@
-"""A loopback fake of a ComfyUI server: /prompt, /ws, /history, /view, /queue, /object_info.
+"""A loopback fake of a ComfyUI server: /prompt, /ws, /history, /view, /upload/image, /queue,
+/interrupt, /object_info, /system_stats, also under /api like the real one.
 
-It validates workflows like ComfyUI's validate_prompt (400 {"error": {...}, "node_errors": {...}}
-with value_not_in_list for an unknown checkpoint, invalid_input_type for an unfilled number),
-runs queued prompts one at a time (one GPU), sends the websocket events ComfyUI sends
-(status, execution_start, executing, progress, executed, execution_success/execution_error)
-to the submitting client id, stores history and serves real PNGs of the latent's size.
+Graphs are validated and run by tests.fakes.comfyui_graph (400 {"error", "node_errors"} as
+ComfyUI's validate_prompt words it). Prompts run one at a time on one simulated GPU, each
+sampling step of a batch of n costing `step_delay x (1 + 0.4 (n - 1))` (the WebUI fake's model,
+tests.fakes.webui_server.batch_seconds). The websocket carries ComfyUI's JSON events to the
+submitting client id and, with `previews=True`, binary preview frames framed as the real server
+frames them: 4-byte big-endian event 1 (PREVIEW_IMAGE), 4-byte format 1 (JPEG), the JPEG.
 
     async with FakeComfyUI(step_delay=0.01) as fake:
         provider = ComfyUIProvider(session, [fake.url])
@@ -13,7 +15,7 @@ to the submitting client id, stores history and serves real PNGs of the latent's
 from __future__ import annotations
 
 import asyncio
-import io
+import hashlib
 import json
 import time
 import uuid
@@ -22,6 +24,15 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.comfyui_gpu import FakeGPU
+from tests.fakes.comfyui_graph import (
+    error,
+    node_specs,
+    object_info,
+    picture,
+    png,
+    validate,
+)
 from tests.fakes.loopback import listen
 
 CHECKPOINTS = ("v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors")
@@ -29,24 +40,11 @@ SAMPLERS = ("euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms
             "dpm_adaptive", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m", "dpmpp_2m_sde",
             "dpmpp_3m_sde", "ddim", "uni_pc", "lcm")  # fmt: skip
 SCHEDULERS = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform")
-# Typed inputs the fake checks, as ComfyUI's INPUT_TYPES declare them.
-TYPED_INPUTS: dict[str, dict[str, str]] = {
-    "EmptyLatentImage": {"width": "INT", "height": "INT", "batch_size": "INT"},
-    "KSampler": {"seed": "INT", "steps": "INT", "cfg": "FLOAT", "denoise": "FLOAT"},
-    "CLIPTextEncode": {"text": "STRING"},
-}
-NODE_CLASSES = ("CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler",
-                "VAEDecode", "SaveImage", "PreviewImage", "LatentUpscale")  # fmt: skip
 
 
 def make_png(width: int, height: int, seed: int) -> bytes:
     """A real PNG of width x height whose colour follows the seed."""
-    from PIL import Image
-
-    colour = (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256)
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    return png(picture(width, height, seed))
 
 
 @dataclass
@@ -60,23 +58,26 @@ class LoggedRequest:
     at: float
 
 
-def _error(kind: str, message: str, details: str, **extra: Any) -> dict[str, Any]:
-    return {"type": kind, "message": message, "details": details, "extra_info": extra}
-
-
 @dataclass
-class FakeComfyUI:
+class FakeComfyUI(FakeGPU):
     """The fake server; `async with` starts it on 127.0.0.1 at a random port."""
 
     checkpoints: tuple[str, ...] = CHECKPOINTS
-    step_delay: float = 0.0  # seconds per sampling step on the one simulated GPU
+    upscale_models: tuple[str, ...] = ()  # files in models/upscale_models
+    step_delay: float = 0.0  # GPU seconds per sampling step of one image
     latency: float = 0.0  # added before every HTTP answer
+    previews: bool = False  # started with --preview-method: a preview frame after each step
+    frozen: bool = False  # a wedged process: connections accepted, nothing ever answered
+    stalled: bool = False  # the GPU takes the next prompt and never finishes a step
     newer_object_info: bool = False  # ["COMBO", {"options": [...]}] instead of [[...], {...}]
     requests: list[LoggedRequest] = field(default_factory=list)
     prompts: list[dict] = field(default_factory=list)  # every workflow accepted, in order
     ws_sent: list[dict] = field(default_factory=list)  # every JSON event sent on a websocket
+    previews_sent: list[bytes] = field(default_factory=list)  # every binary frame sent
     history: dict[str, dict] = field(default_factory=dict)
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # "type/subfolder/name" -> bytes
+    uploads: list[dict] = field(default_factory=list)  # every /upload/image: name and fields
+    gpu_jobs: int = 0  # prompts the GPU ran to the end
     _failures: list[str] = field(default_factory=list)
     _exec_errors: list[str] = field(default_factory=list)
     _queue: asyncio.Queue | None = None
@@ -85,6 +86,7 @@ class FakeComfyUI:
     _sockets: dict[str, web.WebSocketResponse] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _worker: asyncio.Task | None = None
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
     _port: int = 0
     _number: int = 0
     _interrupted: bool = False
@@ -103,6 +105,7 @@ class FakeComfyUI:
             ("POST", "/prompt", self._post_prompt), ("GET", "/prompt", self._get_prompt),
             ("GET", "/history/{prompt_id}", self._get_history),
             ("GET", "/history", self._get_all_history), ("GET", "/view", self._view),
+            ("POST", "/upload/image", self._upload),
             ("GET", "/ws", self._ws), ("GET", "/queue", self._get_queue),
             ("POST", "/queue", self._post_queue), ("POST", "/interrupt", self._interrupt),
             ("GET", "/system_stats", self._system_stats),
@@ -112,12 +115,14 @@ class FakeComfyUI:
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)
             app.router.add_route(method, "/api" + path, handler)  # ComfyUI serves both
+        self._closing = asyncio.Event()
         self._queue = asyncio.Queue()
         self._worker = asyncio.create_task(self._work())
         self._runner, self._port = await listen(app, self._port)
 
     async def stop(self) -> None:
-        """Shut down; open websockets are dropped."""
+        """Shut down; open websockets and hanging requests are dropped."""
+        self._closing.set()
         if self._worker:
             self._worker.cancel()
             self._worker = None
@@ -147,12 +152,16 @@ class FakeComfyUI:
     def logged(self, path: str, method: str | None = None) -> list[LoggedRequest]:
         return [r for r in self.requests if r.path == path and method in (None, r.method)]
 
+    def specs(self) -> dict[str, Any]:
+        inputs = tuple(sorted(k.split("/", 2)[2] for k in self.files if k.startswith("input/")))
+        return node_specs(self.checkpoints, SAMPLERS, SCHEDULERS, inputs, self.upscale_models)
+
     # ------------------------------------------------------------------ HTTP
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         payload = None
-        if request.can_read_body:
+        if request.can_read_body and request.content_type == "application/json":
             try:
                 payload = json.loads(await request.read() or b"null")
             except ValueError:
@@ -161,6 +170,9 @@ class FakeComfyUI:
         self.requests.append(
             LoggedRequest(request.method, path, dict(request.query), payload, time.monotonic())
         )
+        if self.frozen:
+            await self._closing.wait()
+            return web.Response(status=503)
         if self.latency and path != "/ws":
             await asyncio.sleep(self.latency)
         return await handler(request)
@@ -176,11 +188,11 @@ class FakeComfyUI:
                 return web.Response(status=500, text="500 Internal Server Error")
             if kind == "malformed":
                 return web.Response(text="{not json", content_type="application/json")
-            return web.json_response(self._node_error_body("CheckpointLoaderSimple"), status=400)
+            return web.json_response(self._node_error_body(), status=400)
         prompt = data.get("prompt") if isinstance(data, dict) else None
         if not isinstance(prompt, dict):
             return web.json_response({"error": "no prompt", "node_errors": []}, status=400)
-        invalid = self._validate(prompt)
+        invalid = validate(prompt, self.specs())
         if invalid is not None:
             return web.json_response(invalid, status=400)
         prompt_id = str(uuid.uuid4())
@@ -192,90 +204,40 @@ class FakeComfyUI:
         await self._queue.put((number, prompt_id, prompt, data.get("client_id")))
         return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": {}})
 
-    def _validate(self, prompt: dict[str, Any]) -> dict[str, Any] | None:
-        for node_id, node in prompt.items():
-            if not isinstance(node, dict) or node.get("class_type") not in NODE_CLASSES:
-                kind = node.get("class_type") if isinstance(node, dict) else None
-                return {
-                    "error": _error(
-                        "invalid_prompt",
-                        f"Cannot execute because node {kind} does not exist.",
-                        f"Node ID '#{node_id}'",
-                    ),
-                    "node_errors": {},
-                }
-        node_errors: dict[str, Any] = {}
-        for node_id, node in prompt.items():
-            errors = self._node_problems(node)
-            if errors:
-                node_errors[node_id] = {
-                    "errors": errors, "dependent_outputs": [], "class_type": node["class_type"]
-                }  # fmt: skip
-        if not node_errors:
-            if not any(n["class_type"] in ("SaveImage", "PreviewImage") for n in prompt.values()):
-                return {
-                    "error": _error("prompt_no_outputs", "Prompt has no outputs", ""),
-                    "node_errors": [],
-                }
-            return None
-        details = "\n".join(
-            f"{e['message']}: {e['details']}" for n in node_errors.values() for e in n["errors"]
-        )
-        return {
-            "error": _error(
-                "prompt_outputs_failed_validation", "Prompt outputs failed validation", details
-            ),
-            "node_errors": node_errors,
-        }
-
-    def _node_problems(self, node: dict[str, Any]) -> list[dict[str, Any]]:
-        inputs = node.get("inputs") or {}
-        problems = []
-        for name, kind in TYPED_INPUTS.get(node["class_type"], {}).items():
-            value = inputs.get(name)
-            if value is None or isinstance(value, list):  # absent, or a link to another node
-                continue
-            try:
-                {"INT": int, "FLOAT": float, "STRING": str}[kind](value)
-            except (TypeError, ValueError):
-                problems.append(
-                    _error(
-                        "invalid_input_type",
-                        f"Failed to convert an input value to a {kind} value",
-                        f"{name}, {value}, invalid literal",
-                        input_name=name,
-                        received_value=value,
-                    )  # fmt: skip
-                )
-        combos = {
-            "CheckpointLoaderSimple": {"ckpt_name": self.checkpoints},
-            "KSampler": {"sampler_name": SAMPLERS, "scheduler": SCHEDULERS},
-        }.get(node["class_type"], {})
-        for name, allowed in combos.items():
-            value = inputs.get(name)
-            if value not in allowed:
-                problems.append(
-                    _error(
-                        "value_not_in_list",
-                        "Value not in list",
-                        f"{name}: '{value}' not in {list(allowed)}",
-                        input_name=name,
-                        received_value=value,
-                    )  # fmt: skip
-                )
-        return problems
-
-    def _node_error_body(self, class_type: str) -> dict[str, Any]:
-        problem = _error(
+    def _node_error_body(self) -> dict[str, Any]:
+        problem = error(
             "value_not_in_list", "Value not in list", "ckpt_name: 'missing.safetensors' not in []"
         )
-        return {
-            "error": _error(
-                "prompt_outputs_failed_validation", "Prompt outputs failed validation", ""
-            ),
-            "node_errors": {"4": {"errors": [problem], "dependent_outputs": ["9"],
-                                  "class_type": class_type}},
-        }  # fmt: skip
+        head = error("prompt_outputs_failed_validation", "Prompt outputs failed validation", "")
+        return {"error": head, "node_errors": {"4": {"errors": [problem], "dependent_outputs":
+                ["9"], "class_type": "CheckpointLoaderSimple"}}}  # fmt: skip
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """server.py's image_upload: multipart image, overwrite, type, subfolder."""
+        post = await request.post()
+        image = post.get("image")
+        if not isinstance(image, web.FileField) or not image.filename:
+            return web.Response(status=400)
+        kind = str(post.get("type") or "input")
+        subfolder = str(post.get("subfolder") or "")
+        if kind not in ("input", "temp", "output") or ".." in subfolder or "/" in image.filename:
+            return web.Response(status=400)
+        data = image.file.read()
+        name = image.filename
+        stem, _, ext = name.rpartition(".")
+        number = 1
+        while (
+            str(post.get("overwrite")).lower() != "true"
+            and f"{kind}/{subfolder}/{name}" in self.files
+            and hashlib.sha256(self.files[f"{kind}/{subfolder}/{name}"]).digest()
+            != hashlib.sha256(data).digest()
+        ):
+            name = f"{stem} ({number}).{ext}"
+            number += 1
+        self.files[f"{kind}/{subfolder}/{name}"] = data
+        self.uploads.append({"name": name, "type": kind, "subfolder": subfolder,
+                             "overwrite": str(post.get("overwrite"))})  # fmt: skip
+        return web.json_response({"name": name, "subfolder": subfolder, "type": kind})
 
     async def _get_prompt(self, request: web.Request) -> web.Response:
         return web.json_response({"exec_info": {"queue_remaining": self._remaining()}})
@@ -295,11 +257,8 @@ class FakeComfyUI:
         key = f"{request.query.get('type', 'output')}/{request.query.get('subfolder', '')}/{name}"
         if key not in self.files:
             return web.Response(status=404)
-        return web.Response(
-            body=self.files[key],
-            content_type="image/png",
-            headers={"Content-Disposition": f'filename="{name}"'},
-        )
+        return web.Response(body=self.files[key], content_type="image/png",
+                            headers={"Content-Disposition": f'filename="{name}"'})  # fmt: skip
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -318,7 +277,7 @@ class FakeComfyUI:
 
     async def _get_queue(self, request: web.Request) -> web.Response:
         running = [[0, self._running, {}, {}, []]] if self._running else []
-        pending = [[i, pid, {}, {}, []] for i, pid in enumerate(self._pending)]
+        pending = [[i + 1, pid, {}, {}, []] for i, pid in enumerate(self._pending)]
         return web.json_response({"queue_running": running, "queue_pending": pending})
 
     async def _post_queue(self, request: web.Request) -> web.Response:
@@ -338,141 +297,19 @@ class FakeComfyUI:
         return web.Response(status=200)
 
     async def _system_stats(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "system": {"os": "posix", "ram_total": 2**35, "ram_free": 2**34,
-                           "comfyui_version": "0.3.40", "python_version": "3.11.9",
-                           "pytorch_version": "2.5.1", "embedded_python": False,
-                           "argv": ["main.py", "--listen"]},
-                "devices": [{"name": "cuda:0 Fake GPU", "type": "cuda", "index": 0,
-                             "vram_total": 2**34, "vram_free": 2**33,
-                             "torch_vram_total": 0, "torch_vram_free": 0}],
-            }
-        )  # fmt: skip
+        return web.json_response({
+            "system": {"os": "posix", "comfyui_version": "0.3.40", "python_version": "3.11.9",
+                       "argv": ["main.py", "--listen"]},
+            "devices": [{"name": "cuda:0 Fake GPU", "type": "cuda", "index": 0,
+                         "vram_total": 2**34, "vram_free": 2**33}],
+        })  # fmt: skip
 
     async def _object_info(self, request: web.Request) -> web.Response:
+        info = object_info(self.specs(), newer=self.newer_object_info)
         wanted = request.match_info.get("node_class")
-        names = list(self.checkpoints)
-        spec: list[Any] = ["COMBO", {"options": names}] if self.newer_object_info else [names, {}]
-        info = {
-            "CheckpointLoaderSimple": {
-                "input": {"required": {"ckpt_name": spec}},
-                "input_order": {"required": ["ckpt_name"]},
-                "output": ["MODEL", "CLIP", "VAE"],
-                "name": "CheckpointLoaderSimple",
-                "display_name": "Load Checkpoint",
-                "category": "loaders",
-                "output_node": False,
-            }  # fmt: skip
-        }
         if wanted:
             return web.json_response({wanted: info[wanted]} if wanted in info else {})
         return web.json_response(info)
-
-    # ------------------------------------------------------------------ execution
-
-    def _remaining(self) -> int:
-        return len(self._pending) + (1 if self._running else 0)
-
-    def _status(self) -> dict[str, Any]:
-        return {"exec_info": {"queue_remaining": self._remaining()}}
-
-    async def _send(self, sid: str | None, kind: str, data: dict[str, Any]) -> None:
-        event = {"type": kind, "data": data}
-        targets = [self._sockets[sid]] if sid in self._sockets else []
-        if sid is None:
-            targets = list(self._sockets.values())
-        for ws in targets:
-            self.ws_sent.append(event)
-            try:
-                await ws.send_str(json.dumps(event))
-            except ConnectionError:
-                pass
-
-    async def _work(self) -> None:
-        assert self._queue is not None
-        while True:
-            number, prompt_id, prompt, sid = await self._queue.get()
-            if prompt_id not in self._pending:
-                continue  # deleted from the queue before it ran
-            self._pending.remove(prompt_id)
-            self._running = prompt_id
-            try:
-                await self._run(number, prompt_id, prompt, sid)
-            finally:
-                self._running = None
-            await self._send(None, "status", {"status": self._status()})
-
-    async def _run(self, number: int, prompt_id: str, prompt: dict, sid: str | None) -> None:
-        started = int(time.time() * 1000)
-        messages: list[list[Any]] = [["execution_start", {"prompt_id": prompt_id}]]
-        await self._send(sid, "execution_start", {"prompt_id": prompt_id, "timestamp": started})
-        latent = next((n["inputs"] for n in prompt.values()
-                       if n["class_type"] == "EmptyLatentImage"), {})  # fmt: skip
-        seed = next((int(n["inputs"].get("seed", 0)) for n in prompt.values()
-                     if n["class_type"] == "KSampler"), 0)  # fmt: skip
-        outputs: dict[str, Any] = {}
-        for node_id, node in prompt.items():
-            await self._send(
-                sid, "executing", {"node": node_id, "display_node": node_id, "prompt_id": prompt_id}
-            )
-            if node["class_type"] == "KSampler":
-                steps = int(node["inputs"].get("steps", 20))
-                for step in range(1, steps + 1):
-                    await asyncio.sleep(self.step_delay)
-                    if self._interrupted:
-                        self._interrupted = False
-                        stopped = {"prompt_id": prompt_id, "node_id": node_id,
-                                   "node_type": "KSampler", "executed": []}  # fmt: skip
-                        messages.append(["execution_interrupted", stopped])
-                        await self._send(sid, "execution_interrupted", stopped)
-                        self._store(number, prompt_id, prompt, {}, "error", messages)
-                        return
-                    await self._send(
-                        sid,
-                        "progress",
-                        {"value": step, "max": steps, "prompt_id": prompt_id, "node": node_id},
-                    )
-                    if sid in self._sockets and step == 1:  # a live preview frame
-                        await self._sockets[sid].send_bytes(b"\x00\x00\x00\x01preview")
-                if self._exec_errors:
-                    error = {
-                        "prompt_id": prompt_id, "node_id": node_id, "node_type": "KSampler",
-                        "executed": [], "exception_message": self._exec_errors.pop(0),
-                        "exception_type": "torch.OutOfMemoryError", "traceback": [],
-                        "current_inputs": {}, "current_outputs": {},
-                    }  # fmt: skip
-                    messages.append(["execution_error", error])
-                    await self._send(sid, "execution_error", error)
-                    self._store(number, prompt_id, prompt, {}, "error", messages)
-                    return
-            if node["class_type"] in ("SaveImage", "PreviewImage"):
-                kind = "output" if node["class_type"] == "SaveImage" else "temp"
-                images = []
-                for index in range(int(latent.get("batch_size", 1))):
-                    name = f"imagebot_{number:05}_{index}_.png"
-                    width, height = int(latent.get("width", 512)), int(latent.get("height", 512))
-                    self.files[f"{kind}//{name}"] = make_png(width, height, seed + index)
-                    images.append({"filename": name, "subfolder": "", "type": kind})
-                outputs[node_id] = {"images": images}
-                await self._send(sid, "executed", {"node": node_id, "display_node": node_id,
-                                                   "output": {"images": images},
-                                                   "prompt_id": prompt_id})  # fmt: skip
-        await self._send(sid, "executing", {"node": None, "prompt_id": prompt_id})
-        done = {"prompt_id": prompt_id, "timestamp": int(time.time() * 1000)}
-        messages.append(["execution_success", done])
-        await self._send(sid, "execution_success", done)
-        self._store(number, prompt_id, prompt, outputs, "success", messages)
-
-    def _store(self, number: int, prompt_id: str, prompt: dict, outputs: dict, status: str,
-               messages: list) -> None:  # fmt: skip
-        self.history[prompt_id] = {
-            "prompt": [number, prompt_id, prompt, {}, list(outputs)],
-            "outputs": outputs,
-            "status": {"status_str": status, "completed": status == "success",
-                       "messages": messages},
-            "meta": {},
-        }  # fmt: skip
 
 
 __all__ = ["CHECKPOINTS", "FakeComfyUI", "LoggedRequest", "make_png"]
