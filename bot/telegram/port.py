@@ -66,7 +66,8 @@ class TelegramPort:
     # ------------------------------------------------------------------ plumbing
 
     async def _send(self, call: Callable[[], Any], count: int = 1, what: str = "send") -> Any:
-        async with self.context.pacer.sending(self.chat_id, count):
+        who = self.reply.get("user_id")  # the group's budget is shared fairly between users
+        async with self.context.pacer.sending(self.chat_id, count, who):
             return await with_flood_control(call, sleep=self.context.sleep, what=what)
 
     def _reply_to(self) -> Any:

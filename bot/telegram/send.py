@@ -9,10 +9,11 @@ import html
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from imagebot.bot.telegram.fair_turns import RoundRobinTurns
 from imagebot.commands.ports import BatchPost
 
 log = logging.getLogger("imagebot.telegram")
@@ -135,7 +136,8 @@ class _Window:
 
 
 class Pacer:
-    """Spaces out messages: at most 30 a second overall and 20 a minute to one group."""
+    """Spaces out messages: at most 30 a second overall and 20 a minute to one group, the
+    group's minute shared round-robin between the requesters whose sends wait for it."""
 
     def __init__(
         self,
@@ -149,7 +151,7 @@ class Pacer:
         self.clock = clock
         self.sleep = sleep
         self._groups: dict[int, _Window] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._turns: dict[int, RoundRobinTurns] = {}
         self._overall = _Window(per_second, 1.0, clock)
         self._overall_lock = asyncio.Lock()
 
@@ -158,21 +160,33 @@ class Pacer:
             await self.sleep(wait)
         return window.take(count)
 
-    async def _group_room(self, chat_id: int, count: int) -> tuple[_Window, float] | None:
+    def waiting(self, chat_id: int) -> dict[Hashable, int]:
+        """Sends waiting for the group's budget, per requester (the one about to go excluded)."""
+        turns = self._turns.get(chat_id)
+        return turns.waiting() if turns else {}
+
+    async def _group_room(
+        self, chat_id: int, count: int, who: Hashable
+    ) -> tuple[_Window, float] | None:
         if chat_id > 0:
             return None
         window = self._groups.setdefault(chat_id, _Window(self.per_minute, 60.0, self.clock))
-        async with self._locks.setdefault(chat_id, asyncio.Lock()):
+        async with self._turns.setdefault(chat_id, RoundRobinTurns()).turn(who):
             return window, await self._room(window, count)
 
     @contextlib.asynccontextmanager
-    async def sending(self, chat_id: int, count: int = 1) -> AsyncIterator[None]:
+    async def sending(
+        self, chat_id: int, count: int = 1, who: Hashable = None
+    ) -> AsyncIterator[None]:
         """Hold room for `count` messages (the group's minute, the overall second) during a send.
 
-        The room counts from when the send ended, so a slow upload or a network delay cannot
-        make Telegram see more than the limit in its own window.
+        `who` is the requester the send answers (None: the bot's own posts): while sends wait
+        for a group's minute, requesters take turns, so one member's flood delays another
+        member's post by at most one send of theirs. The room counts from when the send ended,
+        so a slow upload or a network delay cannot make Telegram see more than the limit in
+        its own window.
         """
-        group = await self._group_room(chat_id, count)
+        group = await self._group_room(chat_id, count, who)
         async with self._overall_lock:  # FIFO: a burst is sent in arrival order
             overall = await self._room(self._overall, count)
         try:

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.loopback import listen
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.webui_models import (
     DEFAULTS,
     FIELD_TYPES,
@@ -63,7 +63,7 @@ class LoggedRequest:
 
 
 @dataclass
-class FakeWebUI:
+class FakeWebUI(LoopbackServer):
     """The fake server; `async with` starts it on 127.0.0.1 at a random port."""
 
     latency: float = 0.0  # seconds of GPU time for one image
@@ -79,22 +79,14 @@ class FakeWebUI:
     jobs: int = 0  # GPU jobs run (a batched request is one job)
     frozen: bool = False  # every route accepts the connection and never answers
     _failures: list[str] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
-    _port: int = 0
     _gpu: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _closing: asyncio.Event = field(default_factory=asyncio.Event)
     _open: dict[int, tuple[web.Request, asyncio.Task | None]] = field(default_factory=dict)
     _job: dict[str, Any] | None = None
 
-    async def __aenter__(self) -> FakeWebUI:
-        await self.start()
-        return self
+    def __post_init__(self) -> None:
+        LoopbackServer.__init__(self)
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def start(self) -> None:
-        """Listen on 127.0.0.1 (the same port again after a kill, so a pool sees it return)."""
+    def build_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024**2, middlewares=[self._freezer])
         app.router.add_post("/sdapi/v1/txt2img", self._txt2img)
         app.router.add_post("/sdapi/v1/img2img", self._img2img)
@@ -106,15 +98,7 @@ class FakeWebUI:
         app.router.add_get("/sdapi/v1/options", self._options)
         app.router.add_get("/", self._gradio_root)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
-        self._closing = asyncio.Event()
-        self._runner, self._port = await listen(app, self._port)
-
-    async def stop(self) -> None:
-        """Shut down; requests still open are dropped."""
-        self._closing.set()
-        if self._runner:
-            await self._runner.cleanup()
-            self._runner = None
+        return app
 
     async def kill(self) -> None:
         """Die like a crashed process: open connections reset, new ones refused."""
@@ -125,11 +109,7 @@ class FakeWebUI:
                 task.cancel()  # a dead process finishes nothing
         await self.stop()
 
-    restart = start
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+    restart = LoopbackServer.start  # the same port again after a kill, so a pool sees it return
 
     def fail_next(self, count: int = 1, kind: str = "500") -> None:
         """The next `count` render calls fail: "500", "oom", "hang" or "malformed"."""
@@ -151,7 +131,7 @@ class FakeWebUI:
         if self.frozen:  # a wedged process: the socket accepts, nothing ever answers
             self._log(request)
             try:
-                await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
+                await asyncio.wait_for(self.closing.wait(), self.hang_seconds)
             except TimeoutError:
                 pass
             return http_exception(500, "frozen server released")
@@ -312,7 +292,7 @@ class FakeWebUI:
             return web.json_response(body, status=500)
         if kind == "hang":  # the request is stuck, the rest of the server still answers
             try:
-                await asyncio.wait_for(self._closing.wait(), self.hang_seconds)
+                await asyncio.wait_for(self.closing.wait(), self.hang_seconds)
             except TimeoutError:
                 pass
             return http_exception(500, "hung request released")
