@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import socket
+import threading
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from imagebot.bot.cli import main
+from imagebot.storage import pg_schema
 from imagebot.storage.index import Index
+from imagebot.storage.opening import migrate_index
 from imagebot.storage.schema import KNOWN
 
 PASSWORD = "pw-d0-not-print-4471"
@@ -176,3 +179,43 @@ def test_a_sqlite_index_from_a_newer_imagebot_is_refused_and_left_alone(
         "another file"
     )
     assert batch_folders(tmp_path / "output") == []
+
+
+def test_an_upgrade_is_refused_until_migrate_applies_just_what_is_new(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "migrate")[0] == 0
+    step = ("p002_batch_notes", "alter table batches add column notes text")
+    monkeypatch.setattr(pg_schema, "MIGRATIONS", [*pg_schema.MIGRATIONS, step])
+    monkeypatch.setattr(pg_schema, "KNOWN", [*pg_schema.KNOWN, step[0]])
+    status, _, err = run(capsys, "export")
+    assert status == 1 and one_line(err) == (
+        "imagebot: the PostgreSQL index is at p001_index, this imagebot needs p002_batch_notes: "
+        "run imagebot migrate"
+    )
+    status, out, _ = run(capsys, "migrate")
+    assert status == 0 and one_line(out) == (
+        "the PostgreSQL index: applied 1 migration (p002_batch_notes .. p002_batch_notes), "
+        "now at p002_batch_notes"
+    )
+    assert schema_rows(pg_url) == ["p001_index", "p002_batch_notes"]
+    assert run(capsys, "export")[0] == 0
+
+
+def test_two_migrates_at_once_apply_the_schema_once(postgres_url: str, tmp_path: Path) -> None:
+    start, lines = threading.Barrier(2), []
+
+    def migrate() -> None:
+        start.wait()
+        lines.append(migrate_index(tmp_path / "unused.db", postgres_url))
+
+    threads = [threading.Thread(target=migrate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(line.split(":")[0] for line in lines) == [
+        "the PostgreSQL index",
+        "the PostgreSQL index is up to date (schema p001_index)",
+    ]
+    assert schema_rows(postgres_url) == ["p001_index"]
