@@ -188,29 +188,44 @@ class PostgresSql(Sql):
 
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, autocommit: bool = True):
+    def __init__(self, url: str):
+        self.url = url
+        self.conn = self._connect()
+        self._lock = threading.RLock()
+        self._depth = 0  # writing() blocks open: never reconnect inside a transaction
+
+    def _connect(self) -> Any:
         import psycopg
 
-        self.url = url
-        self.conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
-        self._lock = threading.RLock()
+        return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+
+    def _live(self) -> Any:
+        """The connection, made again when the last one broke (a server restart, a killed
+        backend): the statement that met the break failed, the next ones work."""
+        if self.conn.broken and self._depth == 0:
+            self.conn = self._connect()
+        return self.conn
 
     def query(self, sql: str, params: Params = ()) -> Iterable[dict[str, Any]]:
         from psycopg.rows import dict_row
 
-        with self._lock, self.conn.cursor(row_factory=dict_row) as cursor:
+        with self._lock, self._live().cursor(row_factory=dict_row) as cursor:
             cursor.execute(*_pg_args(sql, params))
             return cursor.fetchall()
 
     def execute(self, sql: str, params: Params = ()) -> Any:
         with self._lock:
-            return self.conn.execute(*_pg_args(sql, params))
+            return self._live().execute(*_pg_args(sql, params))
 
     @contextmanager
     def writing(self, patience: float = PATIENCE) -> Iterator[Sql]:
         # Row locks make PostgreSQL writers wait for each other; patience is SQLite's matter.
-        with self._lock, self.conn.transaction():
-            yield self
+        with self._lock, self._live().transaction():
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
 
     def stream(self, sql: str, params: Params = ()) -> Iterator[tuple[Any, ...]]:
         # A server-side cursor: a large export never sits whole in memory.

@@ -322,3 +322,23 @@ def test_the_queue_page_shows_unanswered_jobs_oldest_first(index: Index) -> None
     jobs.finish("j2", "done")
     queue = Gallery(index.db).queue()
     assert [(j["id"], j["status"]) for j in queue] == [("j0", "accepted"), ("j1", "running")]
+
+
+def test_the_postgresql_index_reconnects_after_its_connection_is_killed(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    migrate_index(tmp_path / "unused.db", postgres_url)
+    index = open_index(tmp_path / "unused.db", postgres_url)
+    try:
+        archived(index, 1)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            pid = index.db.execute("select pg_backend_pid()").fetchall()[0][0]
+            admin.execute("select pg_terminate_backend(%s, 10000)", [pid])  # waits for the end
+        with pytest.raises(psycopg.OperationalError):
+            index.get_batch(batch(1)["id"])  # the statement that meets the break fails...
+        archived(index, 2)  # ...and the next ones work, on a new connection
+        assert [r[0] for r in export_csv(index)[1:]] == ["Batch 1", "Batch 2"]
+    finally:
+        index.close()
