@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from imagebot.storage.index import BadIndex, Index
-from imagebot.storage.sql import PostgresSql, scrub
+from imagebot.storage.postgres import PostgresSql, scrub
 
 
 def connect_postgres(url: str) -> PostgresSql:

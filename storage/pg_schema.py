@@ -8,7 +8,8 @@ the end to change the schema; never edit one that has shipped. Nothing migrates 
 from __future__ import annotations
 
 from imagebot.storage.index import iso, utc_now
-from imagebot.storage.sql import PG_SEARCH_TEXT, PostgresSql, SchemaError
+from imagebot.storage.postgres import PG_SEARCH_TEXT, PostgresSql
+from imagebot.storage.sql import SchemaError
 
 VERSION_TABLE = "imagebot_schema"
 LOCK_KEY = 7_314_112  # pg_advisory_xact_lock: two `imagebot migrate` at once apply in turn

@@ -105,12 +105,12 @@ class Gallery:
             params.append((date.fromisoformat(filters.until) + timedelta(days=1)).isoformat())
         offset = (filters.page - 1) * PAGE_SIZE
         words = search_words(filters.q)
+        join, order = "", "b.created_at desc, b.rowid desc"
         if words:
-            join, where, order = self.db.search(words)
-            clauses.insert(0, where)
-            params.insert(0, self.db.search_query(words))
-        else:
-            join, order = "", "b.created_at desc, b.rowid desc"
+            search = self.db.search(words)
+            join, order = search.join, search.order
+            clauses.insert(0, search.where)
+            params.insert(0, search.term)
         sql = (f"select {CARD_COLUMNS} from batches b {join} where {' and '.join(clauses)} "
                f"order by {order} limit ? offset ?")  # fmt: skip
         rows = list(self.db.query(sql, [*params, PAGE_SIZE + 1, offset]))
