@@ -58,19 +58,27 @@ def build_services(settings: Settings) -> Services:
     """
     from imagebot.commands.services import Services
     from imagebot.storage.archive import Archive
-    from imagebot.storage.index import Index
+    from imagebot.storage.opening import open_index
     from imagebot.storage.owners import ProcessOwner, sweep
 
-    db_path = Path(settings.db_path)
+    db_path, url = Path(settings.db_path), database_url(settings)
     archive = Archive(settings.output_dir)
     owner = ProcessOwner(archive.root)
-    services = Services(settings.command_config, archive, lambda: Index(db_path), owner=owner)
+    services = Services(
+        settings.command_config, archive, lambda: open_index(db_path, url), owner=owner
+    )
     try:
         sweep(archive, services.index)
     except BaseException:
         owner.release()
         raise
     return services
+
+
+def database_url(settings: Settings) -> str | None:
+    """IMAGEBOT_DATABASE_URL revealed for the driver only (it never reaches a log)."""
+    secret = getattr(settings, "database_url", None)
+    return secret.reveal() if secret is not None else None
 
 
 def require_token(settings: Settings, platform: str) -> None:

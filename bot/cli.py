@@ -71,6 +71,9 @@ def build_parser() -> Parser:
         "--timeout", type=float, default=5.0, help="seconds to wait for each answer (default 5)"
     )
 
+    verbs.add_parser(
+        "migrate", help="apply pending schema migrations to the index (SQLite or PostgreSQL)"
+    )
     verbs.add_parser("discord", help="run the Discord bot (needs DISCORD_TOKEN)")
     verbs.add_parser("telegram", help="run the Telegram bot (needs TELEGRAM_TOKEN)")
     verbs.add_parser("run", help="run every bot whose token is set, and the web app")
@@ -96,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; return the exit status (0 ok, 1 work failed, 2 usage or settings)."""
     from imagebot.providers.base import ConfigError, ProviderError, UsageError
     from imagebot.storage.index import BadIndex
+    from imagebot.storage.sql import SchemaError
 
     try:
         args = build_parser().parse_args(argv)
@@ -109,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "upscale": run_upscale,
             "daily": run_daily,
             "providers": run_providers,
+            "migrate": run_migrate,
             "discord": run_chat_bots,
             "telegram": run_chat_bots,
             "run": run_chat_bots,
@@ -123,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"configuration error: {exc}", EXIT_USAGE)
     except BadIndex as exc:
         return _fail(f"configuration error: {exc}", EXIT_USAGE)
+    except SchemaError as exc:  # a schema this imagebot does not know: migrate or upgrade
+        return _fail(str(exc), EXIT_FAILED)
     except ProviderError as exc:
         return _fail(f"failed: {exc}", EXIT_FAILED)
     except KeyboardInterrupt:
@@ -240,14 +247,15 @@ def run_prompts(args: argparse.Namespace, settings: Any) -> int:
 def run_export(args: argparse.Namespace, settings: Any) -> int:
     from pathlib import Path
 
+    from imagebot.bot.app import database_url
     from imagebot.commands.export import export_archive, parse_since
     from imagebot.commands.prompts import check_parent
-    from imagebot.storage.index import Index
+    from imagebot.storage.opening import open_index
 
     since = parse_since(args.since)
     if args.out:
         check_parent(Path(args.out), "--out")
-    index = Index(settings.db_path)
+    index = open_index(settings.db_path, database_url(settings))
     try:
         count = export_archive(index, since=since, out=args.out, stream=sys.stdout)
     finally:
@@ -255,6 +263,15 @@ def run_export(args: argparse.Namespace, settings: Any) -> int:
     if args.out:
         noun = "batch" if count == 1 else "batches"
         print(f"{count} {noun} exported to {args.out}")
+    return EXIT_OK
+
+
+def run_migrate(args: argparse.Namespace, settings: Any) -> int:
+    """`imagebot migrate`: bring the configured index's schema up to this imagebot's."""
+    from imagebot.bot.app import database_url
+    from imagebot.storage.opening import migrate_index
+
+    print(migrate_index(settings.db_path, database_url(settings)))
     return EXIT_OK
 
 

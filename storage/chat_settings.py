@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlite_utils import Database
-
 from imagebot.storage.index import iso, utc_now
-from imagebot.storage.transactions import writing
+from imagebot.storage.sql import Sql
 
 
 def _key(platform: str, chat_id: str | None) -> str:
@@ -18,7 +16,7 @@ def _key(platform: str, chat_id: str | None) -> str:
 class ChatSettingsStore:
     """A chat's defaults; every change is one transaction, read back at once."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Sql):
         self.db = db
 
     def get(self, platform: str, chat_id: str | None) -> dict[str, Any]:
@@ -35,14 +33,19 @@ class ChatSettingsStore:
     ) -> dict[str, Any]:
         """Replace the chat's settings with `values` (an empty dict removes the row)."""
         key = _key(platform, chat_id)
-        with writing(self.db):
+        with self.db.writing():
             if not values:
                 self.db.execute("delete from chat_settings where id = ?", [key])
             else:
-                self.db.execute(
-                    "insert or replace into chat_settings "
-                    "(id, platform, chat_id, settings, updated_by, updated_at) "
-                    "values (?, ?, ?, ?, ?, ?)",
-                    [key, platform, chat_id, json.dumps(values), by, iso(utc_now())],
+                self.db.upsert(
+                    "chat_settings",
+                    {
+                        "id": key,
+                        "platform": platform,
+                        "chat_id": chat_id,
+                        "settings": json.dumps(values),
+                        "updated_by": by,
+                        "updated_at": iso(utc_now()),
+                    },
                 )
         return dict(values)

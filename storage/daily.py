@@ -6,9 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
-from imagebot.storage.transactions import writing
+from imagebot.storage.sql import Sql
 
 TABLE = "daily_schedules"
 
@@ -40,7 +38,7 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 class DailyStore:
     """Schedules live in the index; every change is one transaction."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Sql):
         self.db = db
 
     def upsert(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -50,13 +48,12 @@ class DailyStore:
             "id": schedule_id(row["platform"], row["chat_id"]),
             "reply": json.dumps(row.get("reply") or {}, ensure_ascii=False),
         }
-        with writing(self.db):
-            self.db[TABLE].upsert(record, pk="id")
+        self.db.upsert(TABLE, record)
         return self.get(row["platform"], row["chat_id"]) or {}
 
     def delete(self, platform: str, chat_id: str) -> bool:
         """Remove the chat's schedule; False when there was none."""
-        with writing(self.db):
+        with self.db.writing():
             cursor = self.db.execute(
                 f"delete from {TABLE} where id = ?", [schedule_id(platform, chat_id)]
             )
@@ -87,7 +84,7 @@ class DailyStore:
         One conditional UPDATE is atomic in SQLite, across connections and processes, so
         two schedulers (or a restart after a crash mid-render) never post the same day twice.
         """
-        with writing(self.db):
+        with self.db.writing():
             cursor = self.db.execute(
                 f"update {TABLE} set last_run_date = ?, last_role = coalesce(?, last_role) "
                 "where id = ? and coalesce(last_run_date, '') < ?",

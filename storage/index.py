@@ -1,28 +1,26 @@
-"""The SQLite index of batches and prompt lists (sqlite-utils, with migrations)."""
+"""The index of batches and prompt lists: SQLite (sqlite-utils, migrating on open) by default,
+or PostgreSQL (storage.opening), both behind the SQL seam of storage.sql."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
-from imagebot.storage.schema import migrations
+from imagebot.storage.schema import check_known, migrations
+from imagebot.storage.sql import Sql, SqliteSql
 from imagebot.storage.transactions import writing
 
 
-def insert_row(db: Database, table: str, row: dict[str, Any]) -> None:
-    """One row in its own transaction, as plain SQL: sqlite-utils' insert inspects the table
-    first, and this runs for every job and batch of a busy bot."""
-    columns = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    with writing(db):
-        db.execute(f"insert into {table} ({columns}) values ({marks})", list(row.values()))
+def insert_row(db: Sql, table: str, row: dict[str, Any]) -> None:
+    """One row in its own transaction (see Sql.insert)."""
+    db.insert(table, row)
 
 
 def utc_now() -> datetime:
@@ -42,45 +40,39 @@ class BadIndex(Exception):
 
 
 class Index:
-    """One SQLite file holding everything the bot must remember."""
+    """Everything the bot must remember: one SQLite file, or a PostgreSQL database (`sql`)."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str = ":memory:", *, sql: Sql | None = None):
         self.path = Path(path)
+        if sql is not None:
+            self.db = sql
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT, check_same_thread=False)
-            self.db = Database(conn)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            with writing(self.db):  # processes opening a new archive at once migrate in turn
-                migrations.apply(self.db)
-        except sqlite3.DatabaseError as exc:
-            # Never "repair" a file we cannot read: it may be someone's data.
-            raise BadIndex(
-                f"the index {self.path} cannot be used ({exc}); it was left untouched: move it "
-                "aside, or point IMAGEBOT_DB at another file"
-            ) from None
-        except OSError as exc:
-            raise BadIndex(
-                f"the index {self.path} cannot be created ({exc.strerror or exc}); "
-                "check IMAGEBOT_DB and IMAGEBOT_OUTPUT_DIR"
-            ) from None
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise _bad_index(self.path, exc) from None
+        database = Database(conn)
+        try:
+            database.execute("PRAGMA journal_mode=WAL")
+            database.execute("PRAGMA synchronous=NORMAL")
+            with writing(database):  # processes opening a new archive at once migrate in turn
+                check_known(database, self.path)
+                migrations.apply(database)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.DatabaseError | OSError):
+                raise _bad_index(self.path, exc) from None
+            raise
+        self.db = SqliteSql(database, str(self.path))
 
     def close(self) -> None:
         self.db.close()
 
-    @contextmanager
-    def reader(self) -> Iterator[sqlite3.Connection]:
-        """A read-only connection of its own, for long reads in a worker thread (exports):
-        WAL lets it read while the bot writes, and the shared connection stays the loop's."""
-        if str(self.path) == ":memory:":
-            yield self.db.conn
-            return
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-        try:
-            yield conn
-        finally:
-            conn.close()
+    def reader(self) -> AbstractContextManager[Sql]:
+        """A connection of its own, for long reads in a worker thread (exports), so the
+        shared connection stays the loop's."""
+        return self.db.reader()
 
     # ---------------------------------------------------------------- batches
 
@@ -92,7 +84,7 @@ class Index:
         """Mark a batch complete, partial or failed, with what it became (folder, count...)."""
         values = {"status": status, "error": error, **fields}
         assignments = ", ".join(f"{column} = ?" for column in values)
-        with writing(self.db):
+        with self.db.writing():
             self.db.execute(
                 f"update batches set {assignments} where id = ?", [*values.values(), batch_id]
             )
@@ -103,7 +95,7 @@ class Index:
 
     def export_rows(
         self,
-        conn: sqlite3.Connection,
+        conn: Sql,
         *,
         since: str | None = None,
         platform: str | None = None,
@@ -111,8 +103,8 @@ class Index:
     ) -> Iterator[tuple[Any, ...]]:
         """The export's columns (storage.csv_io.EXPORT_COLUMNS) as tuples, oldest first.
 
-        Tags are joined and `requested_by` is labelled inside SQLite: 100,000 rows stream
-        out in about a second without building a dict per row.
+        `conn` is a reader (see reader()). Tags are joined and `requested_by` is labelled
+        inside the database: 100,000 rows stream out in about a second without a dict per row.
         """
         clauses, params = ["status in ('complete', 'partial')"], []
         for column, value in (
@@ -124,17 +116,14 @@ class Index:
                 clauses.append(f"{column} ?")
                 params.append(value)
         sql = f"""
-            select title, description,
-                (select group_concat(value, ', ') from json_each(batches.metatags)),
+            select title, description, {conn.tags_joined("batches.metatags")},
                 prompt, created_at, provider, model,
                 case when platform is null or platform = 'cli' then coalesce(platform, '')
                      else platform || ':' || coalesce(user_name, '') || ' ('
                           || coalesce(user_id, '') || ')' end,
                 folder
             from batches where {" and ".join(clauses)} order by created_at, rowid"""
-        cursor = conn.execute(sql, params)
-        while rows := cursor.fetchmany(2000):
-            yield from rows
+        yield from conn.stream(sql, params)
 
     def batches_of_job(self, job_id: str) -> list[dict[str, Any]]:
         """Batches a job already archived (complete or partial), oldest first."""
@@ -153,7 +142,7 @@ class Index:
             )
         ]
         if ids:
-            with writing(self.db):
+            with self.db.writing():
                 self.db.execute(
                     "update batches set status = 'failed', error = ? "
                     "where job_id = ? and status = 'rendering'",
@@ -163,7 +152,7 @@ class Index:
 
     def mark_deleted(self, batch_id: str, by: str | None) -> None:
         """The chat post was deleted; the archive keeps the files and says who deleted it."""
-        with writing(self.db):
+        with self.db.writing():
             self.db.execute(
                 "update batches set deleted_at = ?, deleted_by = ? where id = ?",
                 [iso(utc_now()), by, batch_id],
@@ -172,8 +161,20 @@ class Index:
     # ---------------------------------------------------------------- prompts
 
     def record_prompts(self, rows: list[dict[str, Any]]) -> None:
-        with writing(self.db):
-            self.db["prompts"].insert_all(rows)
+        self.db.insert_all("prompts", rows)
+
+
+def _bad_index(path: Path, exc: BaseException) -> BadIndex:
+    if isinstance(exc, OSError):
+        return BadIndex(
+            f"the index {path} cannot be created ({exc.strerror or exc}); "
+            "check IMAGEBOT_DB and IMAGEBOT_OUTPUT_DIR"
+        )
+    # Never "repair" a file we cannot read: it may be someone's data.
+    return BadIndex(
+        f"the index {path} cannot be used ({exc}); it was left untouched: move it "
+        "aside, or point IMAGEBOT_DB at another file"
+    )
 
 
 def tags_json(tags: list[str]) -> str:

@@ -6,10 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from imagebot.storage.index import insert_row, iso, utc_now
-from imagebot.storage.transactions import writing
+from imagebot.storage.sql import Sql
 
 # Jobs that count against the daily quota: asked for and not given back by a failure/cancel.
 QUOTA_STATUSES = ("accepted", "running", "done")
@@ -25,7 +23,7 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
 class JobStore:
     """SQL for the `jobs` table (migration m002); each change is one transaction."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Sql):
         self.db = db
 
     def add(self, row: dict[str, Any]) -> None:
@@ -57,7 +55,7 @@ class JobStore:
         return [_decode(row) for row in self.db.query(sql, platforms)]
 
     def mark_running(self, job_id: str) -> None:
-        with writing(self.db):
+        with self.db.writing():
             self.db.execute(
                 "update jobs set status = 'running', started_at = ?, "
                 "attempts = coalesce(attempts, 0) + 1 where id = ?",
@@ -66,7 +64,7 @@ class JobStore:
 
     def record_result(self, job_id: str, result: dict[str, Any]) -> None:
         """Remember what the job produced (e.g. its archived batches) before answering."""
-        with writing(self.db):
+        with self.db.writing():
             self.db.execute(
                 "update jobs set result = ? where id = ?",
                 [json.dumps(result, ensure_ascii=False), job_id],
@@ -76,7 +74,7 @@ class JobStore:
         self, job_id: str, status: str, *, error: str | None = None, answered: bool = True
     ) -> None:
         """Mark a job done, failed or cancelled; `answered` says the user was told."""
-        with writing(self.db):
+        with self.db.writing():
             self.db.execute(
                 "update jobs set status = ?, error = ?, answered = ?, finished_at = ? where id = ?",
                 [status, error, int(answered), iso(utc_now()), job_id],
@@ -84,7 +82,7 @@ class JobStore:
 
     def requeue(self, job_id: str) -> None:
         """An interrupted job goes back to 'accepted', to be resumed by the next start."""
-        with writing(self.db):
+        with self.db.writing():
             self.db.execute(
                 "update jobs set status = 'accepted' where id = ? and status = 'running'",
                 [job_id],

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-from sqlite_utils import Database
-
 from imagebot.storage.index import iso, utc_now
-from imagebot.storage.transactions import writing
+from imagebot.storage.sql import Sql
 
 
 def _key(platform: str, chat_id: int | str, message_id: int | str) -> str:
@@ -17,7 +15,7 @@ def _key(platform: str, chat_id: int | str, message_id: int | str) -> str:
 class PostStore:
     """The messages of each post, keyed by the message its buttons are on."""
 
-    def __init__(self, db: Database, platform: str):
+    def __init__(self, db: Sql, platform: str):
         self.db = db
         self.platform = platform
 
@@ -27,12 +25,8 @@ class PostStore:
         """Record that `parts` belong to the post of `batch_id` whose buttons are on
         `message_id`."""
         key = _key(self.platform, chat_id, message_id)
-        with writing(self.db):
-            self.db.execute(
-                "insert or replace into posts (id, parts, created_at, batch_id) "
-                "values (?, ?, ?, ?)",
-                [key, json.dumps(parts), iso(utc_now()), batch_id],
-            )
+        row = {"id": key, "parts": json.dumps(parts), "created_at": iso(utc_now())}
+        self.db.upsert("posts", {**row, "batch_id": batch_id})
 
     def batch_on(self, chat_id: int, message_id: int) -> str | None:
         """The batch posted in that message, when known."""
@@ -46,6 +40,6 @@ class PostStore:
         rows = self.db.execute("select parts from posts where id = ?", [key]).fetchall()
         if not rows:
             return None
-        with writing(self.db):
+        with self.db.writing():
             self.db.execute("delete from posts where id = ?", [key])
         return [int(part) for part in json.loads(rows[0][0])]

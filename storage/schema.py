@@ -5,13 +5,37 @@ Add a new function at the end to change the schema; never edit one that has ship
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from imagebot.storage.sql import SchemaError
+
 migrations = Migrations("imagebot")
+KNOWN: list[str] = []  # every migration's name, in order
 
 
-@migrations()
+def migration(step: Callable[[Database], None]) -> Callable[[Database], None]:
+    """Register a migration (sqlite-utils records it in _sqlite_migrations when applied)."""
+    KNOWN.append(step.__name__)
+    return migrations()(step)
+
+
+def check_known(db: Database, path: Path) -> None:
+    """SchemaError when the file was migrated by a newer imagebot (it has a migration this
+    one does not know): opening it would risk someone's data."""
+    unknown = [m.name for m in migrations.applied(db) if m.name not in KNOWN]
+    if unknown:
+        raise SchemaError(
+            f"the index {path} was migrated by a newer imagebot (it has {unknown[-1]}, this "
+            f"imagebot knows up to {KNOWN[-1]}): upgrade imagebot, or point IMAGEBOT_DB at "
+            "another file"
+        )
+
+
+@migration
 def m001_batches_and_prompts(db: Database) -> None:
     db["batches"].create(
         {
@@ -66,7 +90,7 @@ def m001_batches_and_prompts(db: Database) -> None:
     )
 
 
-@migrations()
+@migration
 def m002_jobs(db: Database) -> None:
     db["jobs"].create(
         {
@@ -96,7 +120,7 @@ def m002_jobs(db: Database) -> None:
     db["jobs"].create_index(["platform", "user_id", "created_at"])
 
 
-@migrations()
+@migration
 def m003_daily(db: Database) -> None:
     db["daily_schedules"].create(
         {
@@ -117,7 +141,7 @@ def m003_daily(db: Database) -> None:
     )
 
 
-@migrations()
+@migration
 def m004_batch_jobs_and_deletion(db: Database) -> None:
     # The runtime finds a job's archived batches on resume (never render twice), and a
     # batch whose chat post was deleted keeps its files but says so.
@@ -126,14 +150,14 @@ def m004_batch_jobs_and_deletion(db: Database) -> None:
     db["batches"].add_column("deleted_by", str)
 
 
-@migrations()
+@migration
 def m005_daily_reply(db: Database) -> None:
     # Where a schedule posts: the adapter's own reply address of the `/daily set` command
     # (JSON), so a port can be rebuilt for the chat without knowing each platform's fields.
     db["daily_schedules"].add_column("reply", str)
 
 
-@migrations()
+@migration
 def m006_posts(db: Database) -> None:
     # The chat messages one posted batch is made of (Telegram: the albums above the buttons
     # message), so deleting the post removes all of them, even after a restart.
@@ -147,7 +171,7 @@ def m006_posts(db: Database) -> None:
     )
 
 
-@migrations()
+@migration
 def m007_chat_settings(db: Database) -> None:
     # Per-chat defaults set with /settings (provider, size, count, role, quota, spoiler).
     db["chat_settings"].create(
@@ -163,21 +187,21 @@ def m007_chat_settings(db: Database) -> None:
     )
 
 
-@migrations()
+@migration
 def m008_batch_owner(db: Database) -> None:
     # Which process is making a batch (its lock in <output>/.owners): a batch left
     # 'rendering' by a process that is gone is marked failed at the next start.
     db["batches"].add_column("owner", str)
 
 
-@migrations()
+@migration
 def m009_post_batch(db: Database) -> None:
     # The batch a posted message shows: a button pressed on it must be for that batch (button
     # data comes from the client and is not trusted).
     db["posts"].add_column("batch_id", str)
 
 
-@migrations()
+@migration
 def m010_batch_search(db: Database) -> None:
     # The web gallery's full-text search over title, description and tags (FTS5). Existing
     # batches are indexed now; triggers keep the index in step with every later write.
@@ -193,7 +217,7 @@ def m010_batch_search(db: Database) -> None:
     db["batches"].create_index(["user_name", "created_at"], if_not_exists=True)
 
 
-@migrations()
+@migration
 def m011_batch_parent(db: Database) -> None:
     # A variation's parent batch and image (SPEC §4 `parent`): the web batch page links both ways.
     db["batches"].add_column("parent_id", str)

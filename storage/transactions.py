@@ -14,9 +14,9 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
-from sqlite_utils import Database
-
+DB = TypeVar("DB")  # a sqlite-utils Database, or storage.sql's SqliteSql: anything with .conn
 PATIENCE = 600.0  # seconds a write waits for the lock in all (each try waits the busy timeout)
 
 
@@ -25,9 +25,13 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
 
 
 @contextmanager
-def writing(db: Database, patience: float = PATIENCE) -> Iterator[Database]:
+def writing(db: DB, patience: float = PATIENCE) -> Iterator[DB]:
     """One write transaction (a savepoint when already inside one)."""
-    conn = db.conn
+    if getattr(db, "dialect", "sqlite") != "sqlite":  # storage.sql's PostgresSql
+        with db.writing(patience):  # type: ignore[attr-defined]
+            yield db
+        return
+    conn: Any = db.conn
     if conn.in_transaction:
         savepoint = f"imagebot_{secrets.token_hex(8)}"
         conn.execute(f"SAVEPOINT {savepoint}")

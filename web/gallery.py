@@ -1,5 +1,6 @@
 """What the gallery and the batch page read from the index: pages of batches newest first,
-filtered and searched (FTS5), one batch with its parent and children, the waiting queue."""
+filtered and searched (SQLite FTS5 or PostgreSQL text search), one batch with its parent and
+children, the waiting queue. Portable SQL through storage.sql; the search is the dialect's."""
 
 from __future__ import annotations
 
@@ -11,11 +12,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from imagebot.providers.base import UsageError
 from imagebot.storage.index import iso, utc_now
-from imagebot.storage.transactions import writing
+from imagebot.storage.sql import Sql
 
 PAGE_SIZE = 24
 MAX_PAGE = 10_000
@@ -70,15 +69,9 @@ class Filters:
         return any(v for k, v in vars(self).items() if k != "page")
 
 
-def fts_query(text: str) -> str | None:
-    """Words as an FTS5 query that cannot be a syntax error: every word quoted, all required;
-    the last one also matches as a prefix (search as you type)."""
-    words = WORD.findall(text)[:12]
-    if not words:
-        return None
-    quoted = [f'"{word}"' for word in words]
-    quoted[-1] += "*"
-    return " ".join(quoted)
+def search_words(text: str) -> list[str]:
+    """The words searched for (at most 12): letters and digits only, so no query syntax."""
+    return WORD.findall(text)[:12]
 
 
 @dataclass
@@ -91,7 +84,7 @@ class Page:
 class Gallery:
     """Read-only queries over the shared index connection (each well under 50 ms at 100k)."""
 
-    db: Database
+    db: Sql
     _facets: tuple[float, dict[str, list[str]]] | None = field(default=None, repr=False)
 
     def page(self, filters: Filters) -> Page:
@@ -111,17 +104,15 @@ class Gallery:
             clauses.append("b.created_at < ?")
             params.append((date.fromisoformat(filters.until) + timedelta(days=1)).isoformat())
         offset = (filters.page - 1) * PAGE_SIZE
-        match = fts_query(filters.q)
-        if match is not None:
-            # Driven by the FTS index in rowid order (rowid grows with created_at): the newest
-            # matches come first without sorting every match.
-            sql = (f"select {CARD_COLUMNS} from batches_fts f join batches b on b.rowid = "
-                   f"f.rowid where batches_fts match ? and {' and '.join(clauses)} "
-                   "order by f.rowid desc limit ? offset ?")  # fmt: skip
-            params = [match, *params]
-        else:
-            sql = (f"select {CARD_COLUMNS} from batches b where {' and '.join(clauses)} "
-                   "order by b.created_at desc, b.rowid desc limit ? offset ?")  # fmt: skip
+        words = search_words(filters.q)
+        join, order = "", "b.created_at desc, b.rowid desc"
+        if words:
+            search = self.db.search(words)
+            join, order = search.join, search.order
+            clauses.insert(0, search.where)
+            params.insert(0, search.term)
+        sql = (f"select {CARD_COLUMNS} from batches b {join} where {' and '.join(clauses)} "
+               f"order by {order} limit ? offset ?")  # fmt: skip
         rows = list(self.db.query(sql, [*params, PAGE_SIZE + 1, offset]))
         for row in rows:
             row["tags"] = _tags(row.pop("metatags"))
@@ -148,9 +139,7 @@ class Gallery:
         return rows[0] if rows else None
 
     def children(self, batch_id: str) -> list[dict[str, Any]]:
-        """Variations made from this batch, where the index records their parent."""
-        if "parent_id" not in self.db["batches"].columns_dict:
-            return []
+        """Variations made from this batch (the index records their parent since m011)."""
         sql = f"select id, title, created_at from batches where parent_id = ? and {SHOWN} " \
             "order by created_at limit 100"  # fmt: skip
         return list(self.db.query(sql, [batch_id]))
@@ -164,7 +153,7 @@ class Gallery:
 
     def mark_removed(self, batch_id: str, by: str) -> None:
         """A moderator deleted the batch from the archive: the row stays, saying so."""
-        with writing(self.db):
+        with self.db.writing():
             self.db.execute(
                 "update batches set status = 'deleted', deleted_at = ?, deleted_by = ? "
                 "where id = ?",
