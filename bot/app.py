@@ -62,7 +62,7 @@ def build_services(settings: Settings) -> Services:
     from imagebot.storage.owners import ProcessOwner, sweep
 
     db_path = Path(settings.db_path)
-    archive = Archive(settings.output_dir)
+    archive = Archive(settings.output_dir, object_store(settings))
     owner = ProcessOwner(archive.root)
     services = Services(settings.command_config, archive, lambda: Index(db_path), owner=owner)
     try:
@@ -71,6 +71,20 @@ def build_services(settings: Settings) -> Services:
         owner.release()
         raise
     return services
+
+
+def object_store(settings: Settings) -> Any:
+    """The S3 archive of IMAGEBOT_ARCHIVE_URL (None: local folders only)."""
+    if not settings.archive_url:
+        return None
+    try:
+        from imagebot.storage.object_store import ObjectStore
+
+        return ObjectStore(settings.archive_url, settings.s3_endpoint)
+    except ImportError:
+        raise ConfigError(
+            "IMAGEBOT_ARCHIVE_URL needs the s3 extra: pip install 'imagebot[s3]'"
+        ) from None
 
 
 def require_token(settings: Settings, platform: str) -> None:

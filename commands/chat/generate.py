@@ -208,8 +208,9 @@ class GenerateCommand:
                     failure_text(batch["title"], batch["errors"], batch["fallback_from"])
                 )
                 continue
+            local = await self.services.archive.fetch_local(row["folder"])
             post = batch_post(
-                row,
+                {**row, "folder": str(local or row["folder"])},  # an S3 batch: its local copy
                 asked=summary["asked"],
                 errors=batch["errors"],
                 fallback_from=batch["fallback_from"],
