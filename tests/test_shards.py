@@ -1,0 +1,87 @@
+"""Discord shards across processes (DISCORD_SHARDS=I-J/N): each bot identifies with its shard,
+the fake routes a guild's events to the shard owning it ((guild_id >> 22) % N) as Discord does,
+and a /generate in each guild is answered by exactly the bot running that guild's shard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagebot.bot.app import build_context
+from imagebot.bot.discord.adapter import DiscordAdapter, ImageBot, ShardedImageBot
+from tests.discord_harness import offline_settings, posted_batch, start_bot, stop_bot
+from tests.fakes.discord_gateway import shard_of
+from tests.fakes.discord_server import FakeDiscord
+
+
+def answered_jobs(running: Any) -> list[tuple[str, str]]:
+    """(guild, status) of every job this bot's process took, from its own index."""
+    rows = running.ctx.services.index.db.query("select reply, status from jobs")
+    return [(json.loads(row["reply"])["guild_id"], row["status"]) for row in rows]
+
+
+async def test_each_shard_answers_only_its_own_guilds(tmp_path: Path) -> None:
+    async with FakeDiscord(guild_count=2, shard_count=2) as fake:
+        first, second = fake.guilds
+        assert [shard_of(g.id, 2) for g in fake.guilds] == [0, 1]
+        guilds = f"{first.id},{second.id}"
+        bots = []
+        try:
+            for number, shards in enumerate(("0-0/2", "1-1/2")):
+                settings = offline_settings(
+                    fake, tmp_path / f"process{number}", DISCORD_SHARDS=shards,
+                    DISCORD_GUILD_IDS=guilds,
+                )  # fmt: skip
+                bots.append(await start_bot(settings))
+            assert sorted(d["shard"] for d in fake.gateway.identifies) == [[0, 2], [1, 2]]
+            assert [isinstance(b.adapter.bot, ShardedImageBot) for b in bots] == [True, True]
+            # Each process sees only its shard's guild, as Discord's READY tells it.
+            assert [[str(g.id) for g in b.adapter.bot.guilds] for b in bots] == [
+                [first.id],
+                [second.id],
+            ]
+
+            records = []
+            for guild in (first, second):
+                options = {"count": 1, "size": "64x64"}
+                records.append(await fake.send_slash_command("generate", options, guild=guild))
+            for record in records:
+                await posted_batch(fake, record, f"the batch of guild {record.guild_id}")
+            assert answered_jobs(bots[0]) == [(first.id, "done")]
+            assert answered_jobs(bots[1]) == [(second.id, "done")]
+            # Each batch was posted once, by one process.
+            for record in records:
+                posts = [m for m in fake.messages_for_interaction(record.id) if m.attachments]
+                assert len(posts) == 1
+        finally:
+            for running in bots:
+                await stop_bot(running)
+
+
+async def test_without_discord_shards_the_client_is_unchanged(tmp_path: Path) -> None:
+    async with FakeDiscord() as fake:
+        running = await start_bot(offline_settings(fake, tmp_path))
+        try:
+            assert type(running.adapter.bot) is ImageBot
+            assert fake.gateway.identifies[-1].get("shard") in (None, [0, 1])
+        finally:
+            await stop_bot(running)
+
+
+async def test_the_fake_refuses_a_bot_without_shards_when_discord_requires_them(
+    tmp_path: Path,
+) -> None:
+    async with FakeDiscord(shard_count=2) as fake:
+        settings = offline_settings(fake, tmp_path)
+        ctx = build_context(settings)
+        adapter = DiscordAdapter(ctx)
+        try:
+            await adapter.start()
+            with pytest.raises(Exception, match="4011"):
+                await adapter.wait()
+        finally:
+            await adapter.stop()
+            await ctx.services.aclose()
