@@ -4,7 +4,11 @@ and a /generate in each guild is answered by exactly the bot running that guild'
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +89,49 @@ async def test_the_fake_refuses_a_bot_without_shards_when_discord_requires_them(
         finally:
             await adapter.stop()
             await ctx.services.aclose()
+
+
+async def test_two_bot_processes_split_the_guilds(tmp_path: Path) -> None:
+    """`imagebot discord` twice, DISCORD_SHARDS=0-0/2 and 1-1/2: each answers its guild."""
+    async with FakeDiscord(guild_count=2, shard_count=2) as fake:
+        guilds = [guild.id for guild in fake.guilds]
+        children = []
+        try:
+            for number, shards in enumerate(("0-0/2", "1-1/2")):
+                env = {
+                    **os.environ,
+                    "IMAGEBOT_OUTPUT_DIR": str(tmp_path / f"process{number}"),
+                    "IMAGEBOT_PROMPT_SOURCE": "templates",
+                    "DISCORD_TOKEN": fake.token,
+                    "DISCORD_API_BASE": fake.api_base,
+                    "DISCORD_GUILD_IDS": ",".join(guilds),
+                    "DISCORD_SHARDS": shards,
+                }
+                children.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable, "-c", BOT_PROCESS, env=env, cwd=tmp_path,
+                        stderr=asyncio.subprocess.DEVNULL,
+                    )
+                )  # fmt: skip
+            await fake.wait_for(lambda: len(fake.gateway.ready_sessions) == 2, 60, "2 shards")
+            records = []
+            for guild in fake.guilds:
+                options = {"count": 1, "size": "64x64"}
+                records.append(await fake.send_slash_command("generate", options, guild=guild))
+            for record in records:
+                await posted_batch(fake, record, f"the batch of guild {record.guild_id}", 60)
+        finally:
+            for child in children:
+                if child.returncode is None:
+                    child.terminate()
+                await child.wait()
+        for number, guild in enumerate(guilds):
+            db = sqlite3.connect(tmp_path / f"process{number}" / "archive.db")
+            rows = db.execute("select reply, status from jobs").fetchall()
+            db.close()
+            assert [(json.loads(reply)["guild_id"], status) for reply, status in rows] == [
+                (guild, "done")
+            ]
+
+
+BOT_PROCESS = "from imagebot.bot.cli import main; raise SystemExit(main(['discord']))"
