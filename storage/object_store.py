@@ -8,6 +8,7 @@ read by the store itself.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -112,33 +113,37 @@ class ObjectStore:
         return names
 
     async def upload_folder(self, staging: Path, base: str) -> str:
-        """Every file of `staging` under a free folder name from `base`, info.json last.
-        Every put is conditional: a name another process is filling is never overwritten,
-        this batch moves on to `-2`, `-3`, ... Returns the folder URL."""
+        """Every file of `staging` under a free folder name from `base`; returns its URL.
+
+        Every put is conditional (PutMode "create"): the first file claims the name, so a
+        name another process is filling is never overwritten and this batch moves on to
+        `-2`, `-3`, ... The other images go up in parallel, then info.md, info.json last."""
         files = sorted(p.name for p in staging.iterdir() if p.is_file() and p.name[0] != ".")
-        order = [n for n in files if n not in INFO_LAST] + [n for n in INFO_LAST if n in files]
+        images = [name for name in files if name not in INFO_LAST]
+        steps = [images[:1], images[1:]] + [[n] for n in INFO_LAST if n in files]
         try:
             for suffix in range(1, 10_000):
                 name = base if suffix == 1 else f"{base}-{suffix}"
                 if await self.exists(f"{name}/info.json"):
                     continue
                 try:
-                    for file in order:
-                        data = (staging / file).read_bytes()
-                        await self.put(f"{name}/{file}", data, create=True)
+                    for step in steps:
+                        await asyncio.gather(*(self._put_file(staging, name, f) for f in step))
                 except FileExistsError:  # another process claimed the name meanwhile
                     continue
                 except Exception:
-                    await self._forget(f"{name}/{file}" for file in order)
+                    await self._forget(f"{name}/{file}" for file in files)
                     raise
                 return self.folder_url(name)
-        except ArchiveUploadError:
-            raise
         except Exception as exc:
             raise ArchiveUploadError(
                 f"could not upload the batch to {self.url} ({describe(exc)}); it was not recorded"
             ) from exc
         raise ArchiveUploadError(f"no free folder name for {base} in {self.url}")
+
+    async def _put_file(self, staging: Path, folder: str, file: str) -> None:
+        data = await asyncio.to_thread((staging / file).read_bytes)
+        await self.put(f"{folder}/{file}", data, create=True)
 
     async def _forget(self, keys: Iterable[str]) -> None:
         """Best effort: a half-uploaded folder has no info.json, so nothing lists it anyway."""

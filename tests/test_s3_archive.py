@@ -3,6 +3,7 @@ whole, the index and exports point there, and nothing is recorded when an upload
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -112,3 +113,31 @@ def test_upscale_reads_and_writes_the_bucket(
     assert Image.open(io.BytesIO(upscaled)).size == (512, 512)
     info = json.loads(s3_bucket.read(f"archive/{name}/info.json"))
     assert [(u["image"], u["file"]) for u in info["upscales"]] == [(2, "2-upscaled.png")]
+
+
+async def test_two_processes_publishing_one_name_never_mix_their_files(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    from imagebot.storage.object_store import ObjectStore
+
+    folders = []
+    for who in ("first", "second"):
+        staging = tmp_path / who
+        staging.mkdir()
+        for file in ("1.png", "2.png", "info.md", "info.json"):
+            (staging / file).write_text(f"{who} {file}")
+        folders.append(staging)
+    # Two stores: as two processes would, racing for the same folder name.
+    stores = [ObjectStore(s3_bucket.url, s3_bucket.endpoint) for _ in folders]
+    urls = await asyncio.gather(
+        *(
+            store.upload_folder(folder, "20260101-000000-fox")
+            for store, folder in zip(stores, folders, strict=True)
+        )
+    )
+    base = f"{s3_bucket.url}/20260101-000000-fox"
+    assert sorted(urls) == [base, f"{base}-2"]
+    for url, folder in zip(urls, folders, strict=True):
+        name = url.rsplit("/", 1)[1]
+        for file in ("1.png", "2.png", "info.md", "info.json"):
+            assert s3_bucket.read(f"archive/{name}/{file}").decode() == f"{folder.name} {file}"
