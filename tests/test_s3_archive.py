@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import socket
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,14 @@ def generate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
     status = main(["generate", *args])
     out, err = capsys.readouterr()
     return status, out.strip(), err.strip()
+
+
+def index_batches(tmp_path: Path) -> list[tuple[str, str | None]]:
+    db = sqlite3.connect(tmp_path / "output" / "archive.db")
+    try:
+        return db.execute("select status, folder from batches").fetchall()
+    finally:
+        db.close()
 
 
 def local_batch_folders(output: Path) -> list[Path]:
@@ -65,7 +74,10 @@ def test_generate_puts_the_whole_batch_in_the_bucket(
 
 
 def test_a_missing_bucket_records_nothing_and_says_so(
-    s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    s3_bucket: S3Bucket,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("IMAGEBOT_ARCHIVE_URL", "s3://no-such-bucket-here/archive")
     status, out, err = generate(capsys, "2", "256x256")
@@ -75,6 +87,7 @@ def test_a_missing_bucket_records_nothing_and_says_so(
         "archive (NoSuchBucket: The specified bucket does not exist); it was not recorded"
     ]
     assert export_rows(capsys) == []
+    assert index_batches(tmp_path) == [("failed", None)]  # no row claims a folder
     assert s3_bucket.keys() == []
 
 
