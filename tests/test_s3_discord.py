@@ -48,3 +48,36 @@ async def test_a_discord_batch_is_archived_in_the_bucket_and_posted(
             assert (local / "1.png").read_bytes() == s3_bucket.read(f"{prefix}/1.png")
         finally:
             await stop_bot(running)
+
+
+async def test_u2_on_an_s3_batch_upscales_from_the_bucket_into_it(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    async with FakeDiscord() as fake:
+        settings = offline_settings(
+            fake, tmp_path, IMAGEBOT_ARCHIVE_URL=s3_bucket.url,
+            IMAGEBOT_S3_ENDPOINT=s3_bucket.endpoint,
+        )  # fmt: skip
+        running = await start_bot(settings)
+        try:
+            record = await fake.send_slash_command("generate", {"count": 2, "size": "64x64"})
+            post = await posted_batch(fake, record, "the batch")
+            [row] = running.ctx.services.index.db.query("select * from batches")
+            # The button is pressed on a machine with no copy of the batch.
+            shutil.rmtree(running.ctx.services.archive.cache_folder(row["folder"]))
+            u2 = next(
+                i for i in post.custom_ids if i.startswith("ib:upscale:") and i.endswith(":2")
+            )
+            click = await fake.click_button(post, u2)
+            [answer] = await fake.wait_for(
+                lambda: [m for m in fake.messages_for_interaction(click.id) if m.attachments],
+                what="the upscaled file",
+            )
+            [attachment] = answer.attachments
+            prefix = "archive/" + row["folder"].rsplit("/", 1)[1]
+            assert attachment.filename == "2-upscaled.png"
+            assert attachment.data == s3_bucket.read(f"{prefix}/2-upscaled.png")
+            info = json.loads(s3_bucket.read(f"{prefix}/info.json"))
+            assert [(u["image"], u["width"]) for u in info["upscales"]] == [(2, 128)]
+        finally:
+            await stop_bot(running)
