@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import shutil
+import socket
 from pathlib import Path
 
 from PIL import Image
@@ -63,3 +64,21 @@ async def test_a_moderator_deletes_an_s3_batch_from_the_bucket(s3_bucket: S3Buck
         assert s3_bucket.keys() == []
         assert (await world.client.get(f"/batch/{victim}")).status == 404
         assert world.ctx.services.index.get_batch(victim)["status"] == "deleted"
+
+
+async def test_a_store_that_is_down_gets_a_503_and_one_sentence(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    from imagebot.storage.object_store import ObjectStore
+
+    async with web_world(specs=SPECS) as world:
+        [batch_id] = world.batches
+        shutil.rmtree(tmp_path / "output" / ".s3cache")
+        with socket.socket() as probe:  # a port where no store listens
+            probe.bind(("127.0.0.1", 0))
+            dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        world.ctx.services.archive.store = ObjectStore(s3_bucket.url, dead)
+        for path in (f"/batch/{batch_id}", f"/batch/{batch_id}/files/1.png"):
+            response = await world.client.get(path)
+            assert response.status == 503, path
+            assert "file store cannot be reached" in await response.text()

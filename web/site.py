@@ -4,6 +4,7 @@ index queries, thumbnails, the chat hub, sign-in and CSRF, and the page template
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from aiohttp import web
 from imagebot.storage.object_store import is_remote
 from imagebot.web.auth import CSRF_FIELD, CSRF_HEADER, VISITOR, Auth, Visitor, set_session_cookie
 from imagebot.web.chat import ChatHub
-from imagebot.web.errors import forbidden, not_found
+from imagebot.web.errors import Problem, forbidden, not_found
 from imagebot.web.gallery import Gallery
 from imagebot.web.thumbs import Thumbnails
 
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 MAX_FORM = 64 * 1024
+
+
+def store_down() -> Problem:
+    """503 when the S3 archive cannot be read (down, refusing): the page may work later."""
+    return Problem(503, "The archive's file store cannot be reached right now; try again soon.")
 
 
 def environment() -> jinja2.Environment:
@@ -65,8 +71,16 @@ class Site:
 
     async def remote_info(self, row: dict[str, Any]) -> dict[str, Any]:
         """info.json of an S3 batch (from the local cache when this machine has one)."""
-        info = await self.services.archive.read_info(row["folder"])
-        if not info:
+        try:
+            data = await self.services.archive.read_file(row["folder"], "info.json")
+            info = json.loads(data)
+        except FileNotFoundError:
+            info = None
+        except ValueError:
+            info = None
+        except Exception as exc:
+            raise store_down() from exc
+        if not isinstance(info, dict) or not info:
             raise not_found("That batch's files are no longer in the archive.")
         return info
 
@@ -77,6 +91,8 @@ class Site:
             return await self.services.archive.read_file(row["folder"], name)
         except FileNotFoundError:
             raise not_found("There is no such file in this batch.") from None
+        except Exception as exc:
+            raise store_down() from exc
 
     def page(self, request: web.Request, name: str, *, status: int = 200, **values: Any):
         """A rendered template, with the visitor, its CSRF token and sign-in state."""
