@@ -54,8 +54,10 @@ async def test_each_shard_answers_only_its_own_guilds(tmp_path: Path) -> None:
                 records.append(await fake.send_slash_command("generate", options, guild=guild))
             for record in records:
                 await posted_batch(fake, record, f"the batch of guild {record.guild_id}")
-            assert answered_jobs(bots[0]) == [(first.id, "done")]
-            assert answered_jobs(bots[1]) == [(second.id, "done")]
+            # Marked done just after the post: wait for it, then each bot took only its guild.
+            expected = [[(first.id, "done")], [(second.id, "done")]]
+            await fake.wait_for(lambda: [answered_jobs(b) for b in bots] == expected, 30)
+            assert [answered_jobs(b) for b in bots] == expected
             # Each batch was posted once, by one process.
             for record in records:
                 posts = [m for m in fake.messages_for_interaction(record.id) if m.attachments]
@@ -120,18 +122,28 @@ async def test_two_bot_processes_split_the_guilds(tmp_path: Path) -> None:
                 records.append(await fake.send_slash_command("generate", options, guild=guild))
             for record in records:
                 await posted_batch(fake, record, f"the batch of guild {record.guild_id}", 60)
+            # The job is marked done just after its post: wait for both before stopping.
+            expected = [[(guild, "done")] for guild in guilds]
+            await fake.wait_for(lambda: process_jobs(tmp_path) == expected, 60, "jobs done")
         finally:
             for child in children:
                 if child.returncode is None:
                     child.terminate()
                 await child.wait()
-        for number, guild in enumerate(guilds):
-            db = sqlite3.connect(tmp_path / f"process{number}" / "archive.db")
+        assert process_jobs(tmp_path) == expected  # each process answered only its guild
+
+
+def process_jobs(tmp_path: Path) -> list[list[tuple[str, str]]]:
+    """(guild, status) of the jobs in each bot process's own index."""
+    found = []
+    for number in range(2):
+        db = sqlite3.connect(tmp_path / f"process{number}" / "archive.db")
+        try:
             rows = db.execute("select reply, status from jobs").fetchall()
+        finally:
             db.close()
-            assert [(json.loads(reply)["guild_id"], status) for reply, status in rows] == [
-                (guild, "done")
-            ]
+        found.append([(json.loads(reply)["guild_id"], status) for reply, status in rows])
+    return found
 
 
 BOT_PROCESS = "from imagebot.bot.cli import main; raise SystemExit(main(['discord']))"
