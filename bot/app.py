@@ -62,7 +62,7 @@ def build_services(settings: Settings) -> Services:
     from imagebot.storage.owners import ProcessOwner, sweep
 
     db_path, url = Path(settings.db_path), database_url(settings)
-    archive = Archive(settings.output_dir)
+    archive = Archive(settings.output_dir, object_store(settings))
     owner = ProcessOwner(archive.root)
     services = Services(
         settings.command_config, archive, lambda: open_index(db_path, url), owner=owner
@@ -77,8 +77,21 @@ def build_services(settings: Settings) -> Services:
 
 def database_url(settings: Settings) -> str | None:
     """IMAGEBOT_DATABASE_URL revealed for the driver only (it never reaches a log)."""
-    secret = getattr(settings, "database_url", None)
-    return secret.reveal() if secret is not None else None
+    return settings.database_url.reveal() if settings.database_url is not None else None
+
+
+def object_store(settings: Settings) -> Any:
+    """The S3 archive of IMAGEBOT_ARCHIVE_URL (None: local folders only)."""
+    if not settings.archive_url:
+        return None
+    try:
+        from imagebot.storage.object_store import ObjectStore
+
+        return ObjectStore(settings.archive_url, settings.s3_endpoint)
+    except ImportError:
+        raise ConfigError(
+            "IMAGEBOT_ARCHIVE_URL needs the s3 extra: pip install 'imagebot[s3]'"
+        ) from None
 
 
 def require_token(settings: Settings, platform: str) -> None:

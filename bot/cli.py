@@ -283,18 +283,25 @@ def run_upscale(args: argparse.Namespace, settings: Any) -> int:
     from imagebot.commands.upscaling import upscale_image
     from imagebot.providers.base import UsageError
 
-    try:
-        info = json.loads((Path(args.folder) / "info.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        what = f"{args.folder} is not a batch folder (it has no readable info.json)"
-        raise UsageError(what) from None
+    what = f"{args.folder} is not a batch folder (it has no readable info.json)"
+    info: dict[str, Any] | None = None
+    if not args.folder.startswith("s3://"):  # an S3 batch's info.json is read by the archive
+        try:
+            info = json.loads((Path(args.folder) / "info.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            raise UsageError(what) from None
 
     async def work(services: Any) -> Any:
+        nonlocal info
+        info = info if info is not None else await services.archive.read_info(args.folder)
+        if not info:
+            raise UsageError(what)
         provider = info.get("provider") or "local"
         return await upscale_image(services, str(info.get("id")), args.image, provider)
 
     done = asyncio.run(_with_services(settings, work))
-    print(done["path"])
+    remote = args.folder.startswith("s3://")
+    print(f"{args.folder.rstrip('/')}/{done['file']}" if remote else done["path"])
     return EXIT_OK
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imagebot.providers.base import ProviderError
 from imagebot.storage.archive import ArchivedImage
 from imagebot.storage.index import iso, tags_json
+from imagebot.storage.object_store import ArchiveUploadError
 
 if TYPE_CHECKING:
     from imagebot.commands.generate import GenerateRequest
@@ -30,7 +32,7 @@ class BatchResult:
     spec: PromptSpec
     provider: str
     model: str
-    folder: Path | None
+    folder: Path | str | None  # a local folder, or an s3:// URL
     images: list[ArchivedImage]
     image_paths: list[Path]
     errors: list[str] = field(default_factory=list)
@@ -87,8 +89,7 @@ async def archive_batch(
         index.finish_batch(batch_id, status="failed", error="; ".join(errors))
         return result
 
-    def write_folder() -> Path:
-        archive = services.archive
+    def write_folder() -> tuple[Path, dict[str, Any]]:
         staging = archive.stage(batch_id)
         try:
             for number, image in enumerate(outcome.images, 1):
@@ -107,19 +108,30 @@ async def archive_batch(
             info = batch_info(
                 batch_id, spec, request, provider, outcome, result.images, created, fallback_from
             )
-            return archive.publish(staging, info, created)
+            return staging, info
         except BaseException:
             archive.discard(staging)
             raise
 
+    archive = services.archive
     try:
-        folder = await asyncio.to_thread(write_folder)
-    except BaseException:
+        staging, info = await asyncio.to_thread(write_folder)
+        try:  # a local rename, or every file uploaded to the object store: whole or not at all
+            folder = await archive.publish_batch(staging, info, created)
+        except ArchiveUploadError as exc:
+            archive.discard(staging)
+            raise ProviderError("archive", exc.message) from exc
+        except BaseException:
+            archive.discard(staging)
+            raise
+    except BaseException as exc:
         # The index is written only from the loop's thread; its connection is shared.
-        index.finish_batch(batch_id, status="failed", error="writing the archive failed")
+        what = getattr(exc, "message", None) or "writing the archive failed"
+        index.finish_batch(batch_id, status="failed", error=what)
         raise
     result.folder = folder
-    result.image_paths = [folder / image.file for image in result.images]
+    local = archive.local_folder(folder)
+    result.image_paths = [local / image.file for image in result.images] if local else []
     try:  # waits out another writer (storage.transactions) before giving up
         index.finish_batch(
             batch_id,

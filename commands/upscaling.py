@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imagebot.commands.captions import read_info
 from imagebot.providers.base import UpscaledImage, UsageError
-from imagebot.storage.files import atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:
     from imagebot.commands.services import Services
@@ -18,24 +15,35 @@ if TYPE_CHECKING:
 SCALE = 2
 
 
-def image_file(row: dict[str, Any] | None, image: int) -> Path:
-    """The file of image `image` of a batch; UsageError when there is no such image."""
-    folder = Path(row["folder"]) if row and row.get("folder") else None
-    files = [entry["file"] for entry in read_info(folder).get("images", [])]
-    if folder is None or not files:
+async def batch_image(services: Services, batch_id: str, image: int) -> tuple[str, str, bytes]:
+    """The folder, file name and bytes of image `image` of a batch, wherever the archive
+    keeps it (a local folder or the object store); UsageError when there is no such image.
+    Upscale and vary both read their source image through it."""
+    folder, name = await image_name(services, services.index.get_batch(batch_id), image)
+    try:
+        data = await services.archive.read_file(folder, name)
+    except OSError:
+        raise UsageError("that batch's images are no longer in the archive") from None
+    return folder, name, data
+
+
+async def image_name(services: Services, row: dict[str, Any] | None, image: int) -> tuple[str, str]:
+    """The folder and file name of image `image` of a batch row (its info.json is read)."""
+    folder = str(row["folder"]) if row and row.get("folder") else ""
+    info = await services.archive.read_info(folder)
+    files = [str(entry.get("file")) for entry in info.get("images", [])]
+    if not folder or not files:
         raise UsageError("that batch's images are no longer in the archive")
     if not 1 <= image <= len(files):
         raise UsageError(f"that batch has {len(files)} images; there is no image {image}")
-    return folder / files[image - 1]
+    return folder, files[image - 1]
 
 
 async def upscale_image(services: Services, batch_id: str, image: int, provider_id: str) -> dict:
     """Upscale and archive; returns what was written (file, width, height, upscaler)."""
     from imagebot.providers.local.upscale import upscale_locally
 
-    row = services.index.get_batch(batch_id)
-    source = image_file(row, image)
-    data = await asyncio.to_thread(source.read_bytes)
+    folder, _, data = await batch_image(services, batch_id, image)
     provider = None
     if services.config.is_configured(provider_id):
         provider = await services.provider(provider_id)
@@ -43,18 +51,20 @@ async def upscale_image(services: Services, batch_id: str, image: int, provider_
         upscaled: UpscaledImage = await provider.upscale(data, SCALE)
     else:  # local, dalle, horde: a high-quality local resize (SPEC §6)
         upscaled = await asyncio.to_thread(upscale_locally, data, SCALE)
-    target = source.with_name(f"{image}-upscaled.png")
-    await asyncio.to_thread(atomic_write_bytes, target, _as_png(upscaled))
+    name = f"{image}-upscaled.png"
+    await services.archive.write_file(folder, name, _as_png(upscaled))
     entry = {
         "image": image,
-        "file": target.name,
+        "file": name,
         "width": upscaled.width,
         "height": upscaled.height,
         "provider": provider_id,
         "upscaler": upscaled.upscaler,
     }
-    await asyncio.to_thread(_record, source.parent, entry)
-    return {**entry, "path": str(target)}
+    await _record(services, folder, entry)
+    local = services.archive.local_folder(folder)
+    path = str(local / name) if local is not None and (local / name).is_file() else None
+    return {**entry, "path": path or f"{folder}/{name}"}
 
 
 def _as_png(upscaled: UpscaledImage) -> bytes:
@@ -68,9 +78,10 @@ def _as_png(upscaled: UpscaledImage) -> bytes:
     return buffer.getvalue()
 
 
-def _record(folder: Path, entry: dict[str, Any]) -> None:
+async def _record(services: Services, folder: str, entry: dict[str, Any]) -> None:
     """List the upscale in info.json (`upscales`), replacing an earlier one of that image."""
-    info = read_info(folder)
+    info = await services.archive.read_info(folder)
     upscales = [u for u in info.get("upscales", []) if u.get("image") != entry["image"]]
     info["upscales"] = sorted([*upscales, entry], key=lambda u: u["image"])
-    atomic_write_text(folder / "info.json", json.dumps(info, indent=2, ensure_ascii=False))
+    data = json.dumps(info, indent=2, ensure_ascii=False).encode("utf-8")
+    await services.archive.write_file(folder, "info.json", data)

@@ -72,3 +72,13 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def inside(root: Path, candidate: Path) -> Path | None:
+    """`candidate` resolved, when it lies inside `root` (symlinks followed); else None."""
+    try:
+        resolved = candidate.resolve(strict=True)
+        resolved.relative_to(root.resolve())
+    except (OSError, ValueError):
+        return None
+    return resolved

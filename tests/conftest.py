@@ -15,8 +15,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 # The Discord fake and a running bot (fixtures `fake` and `bot`) for the Discord e2e tests;
-# a real PostgreSQL server (fixtures `postgres_server`, `postgres_url`).
-pytest_plugins = ["tests.discord_harness", "tests.postgres_server"]
+# a real PostgreSQL server (fixtures `postgres_server`, `postgres_url`); moto S3 (`s3_bucket`).
+pytest_plugins = ["tests.discord_harness", "tests.postgres_server", "tests.s3_server"]
 
 SECRET_PREFIXES = ("OPENAI_", "STABILITY_", "HORDE_", "DISCORD_", "TELEGRAM_", "IMAGEBOT_")
 SECRET_NAMES = ("STABLE_DIFFUSION_URL", "COMFYUI_URL")

@@ -64,10 +64,13 @@ async def delete(request: web.Request) -> web.StreamResponse:
     await site.form(request)
     visitor = site.moderator(request)
     row = shown_batch(site, request)
-    folder = batch_folder(site, row)
-    if folder == site.root.resolve():
-        raise bad_request("That batch's folder is the archive itself; it was not deleted.")
-    await asyncio.to_thread(shutil.rmtree, folder)
+    if site.in_object_store(row):
+        await site.services.archive.remove_remote(row["folder"])
+    else:
+        folder = batch_folder(site, row)
+        if folder == site.root.resolve():
+            raise bad_request("That batch's folder is the archive itself; it was not deleted.")
+        await asyncio.to_thread(shutil.rmtree, folder)
     site.thumbs.forget(row["id"])
     site.gallery.mark_removed(row["id"], f"web:{visitor.public_id}")
     return redirect("/?deleted=1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,8 @@ def read_info(folder: Path) -> dict[str, Any]:
 async def batch(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     row = shown_batch(site, request)
-    folder = batch_folder(site, row)
-    info = read_info(folder)
+    info = await site.remote_info(row) if site.in_object_store(row) else None
+    info = read_info(batch_folder(site, row)) if info is None else info
     images = [image for image in info.get("images", []) if isinstance(image, dict)
               and FILE_NAME.fullmatch(str(image.get("file", "")))]  # fmt: skip
     parent = info.get("parent") if isinstance(info.get("parent"), dict) else None
@@ -88,15 +89,20 @@ async def batch_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     if not FILE_NAME.fullmatch(name):
         raise not_found("There is no such file in this batch.")
-    folder = batch_folder(site, shown_batch(site, request))
-    path = inside(folder, folder / name)
-    if path is None or not path.is_file():
-        raise not_found("There is no such file in this batch.")
+    row = shown_batch(site, request)
     headers = {"Cache-Control": "public, max-age=3600"}
     if name.startswith("info."):
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
         kind = "application/json" if name.endswith(".json") else "text/markdown"
         headers["Content-Type"] = f"{kind}; charset=utf-8"
+    if site.in_object_store(row):
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        headers.setdefault("Content-Type", kind)
+        return web.Response(body=await site.remote_file(row, name), headers=headers)
+    folder = batch_folder(site, row)
+    path = inside(folder, folder / name)
+    if path is None or not path.is_file():
+        raise not_found("There is no such file in this batch.")
     return web.FileResponse(path, headers=headers)
 
 
@@ -109,7 +115,13 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
     number = int(raw)
     row = shown_batch(site, request)
     cached = site.thumbs.path(row["id"], number)
-    if not cached.is_file():
+    if not cached.is_file() and site.in_object_store(row):
+        files = [image.get("file") for image in (await site.remote_info(row)).get("images", [])]
+        name = str(files[number - 1]) if number <= len(files) else ""
+        if not FILE_NAME.fullmatch(name):
+            raise not_found("There is no such image in this batch.")
+        cached = await site.thumbs.get(row["id"], number, lambda: site.remote_file(row, name))
+    elif not cached.is_file():
         folder = batch_folder(site, row)
         files = [image.get("file") for image in read_info(folder).get("images", [])]
         name = str(files[number - 1]) if number <= len(files) else ""

@@ -4,6 +4,7 @@ index queries, thumbnails, the chat hub, sign-in and CSRF, and the page template
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from aiohttp import web
 
+from imagebot.storage.object_store import is_remote
 from imagebot.web.auth import CSRF_FIELD, CSRF_HEADER, VISITOR, Auth, Visitor, set_session_cookie
 from imagebot.web.chat import ChatHub
-from imagebot.web.errors import forbidden
+from imagebot.web.errors import Problem, forbidden, not_found
 from imagebot.web.gallery import Gallery
 from imagebot.web.thumbs import Thumbnails
 
@@ -25,6 +27,11 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 MAX_FORM = 64 * 1024
+
+
+def store_down() -> Problem:
+    """503 when the S3 archive cannot be read (down, refusing): the page may work later."""
+    return Problem(503, "The archive's file store cannot be reached right now; try again soon.")
 
 
 def environment() -> jinja2.Environment:
@@ -56,6 +63,36 @@ class Site:
     @property
     def root(self) -> Path:
         return self.services.archive.root
+
+    @staticmethod
+    def in_object_store(row: dict[str, Any]) -> bool:
+        """Whether a batch's files live in the S3 archive rather than a local folder."""
+        return is_remote(row.get("folder"))
+
+    async def remote_info(self, row: dict[str, Any]) -> dict[str, Any]:
+        """info.json of an S3 batch (from the local cache when this machine has one)."""
+        try:
+            data = await self.services.archive.read_file(row["folder"], "info.json")
+            info = json.loads(data)
+        except FileNotFoundError:
+            info = None
+        except ValueError:
+            info = None
+        except Exception as exc:
+            raise store_down() from exc
+        if not isinstance(info, dict) or not info:
+            raise not_found("That batch's files are no longer in the archive.")
+        return info
+
+    async def remote_file(self, row: dict[str, Any], name: str) -> bytes:
+        """One file of an S3 batch, streamed through the app (no presigned URLs: the bucket
+        stays private and the app's checks and headers hold for every file)."""
+        try:
+            return await self.services.archive.read_file(row["folder"], name)
+        except FileNotFoundError:
+            raise not_found("There is no such file in this batch.") from None
+        except Exception as exc:
+            raise store_down() from exc
 
     def page(self, request: web.Request, name: str, *, status: int = 200, **values: Any):
         """A rendered template, with the visitor, its CSRF token and sign-in state."""

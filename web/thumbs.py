@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from PIL import Image
@@ -17,9 +18,10 @@ MAX_BYTES = 40 * 1024
 QUALITIES = (72, 60, 48, 36, 24)
 
 
-def encode_thumbnail(source: Path) -> bytes:
-    """A WebP of `source` whose longest side is EDGE, in at most MAX_BYTES."""
-    with Image.open(source) as image:
+def encode_thumbnail(source: Path | bytes) -> bytes:
+    """A WebP of `source` (a file, or an image's bytes) whose longest side is EDGE, in at
+    most MAX_BYTES."""
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
         image.draft("RGB", (EDGE, EDGE))  # JPEG sources decode at a fraction of their size
         picture = image.convert("RGB")
     picture.thumbnail((EDGE, EDGE), Image.Resampling.LANCZOS)
@@ -47,8 +49,11 @@ class Thumbnails:
         # The id and number are validated by the caller: plain hex and a small integer.
         return self.folder / batch_id[:2] / f"{batch_id}-{number}.webp"
 
-    async def get(self, batch_id: str, number: int, source: Path) -> Path:
-        """The cached thumbnail, made in a thread the first time (once, however many ask)."""
+    async def get(
+        self, batch_id: str, number: int, source: Path | Callable[[], Awaitable[bytes]]
+    ) -> Path:
+        """The cached thumbnail, made in a thread the first time (once, however many ask).
+        `source` is the image file, or what fetches its bytes (an S3 batch's image)."""
         target = self.path(batch_id, number)
         if target.is_file():
             return target
@@ -58,7 +63,8 @@ class Thumbnails:
         future: asyncio.Future[Path] = asyncio.get_running_loop().create_future()
         self._making[target] = future
         try:
-            data = await asyncio.to_thread(encode_thumbnail, source)
+            original = source if isinstance(source, Path) else await source()
+            data = await asyncio.to_thread(encode_thumbnail, original)
             target.parent.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(atomic_write_bytes, target, data)
             self.made += 1

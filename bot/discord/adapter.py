@@ -203,6 +203,20 @@ class ImageBot(bot_commands.Bot):
         log.error("slash command failed", exc_info=getattr(error, "original", error))
 
 
+class ShardedImageBot(ImageBot, bot_commands.AutoShardedBot):
+    """imagebot running some of the bot's shards (DISCORD_SHARDS=I-J/N): Discord sends this
+    process the events of the guilds whose (guild_id >> 22) % N is one of its shards."""
+
+
+def build_bot(ctx: BotContext, **bot_options: Any) -> ImageBot:
+    """One client for every shard Discord picks (DISCORD_SHARDS unset), or shards I..J of N."""
+    shards = ctx.settings.discord_shards
+    if shards is None:
+        return ImageBot(ctx.settings, ctx.services, ctx.chat, **bot_options)
+    options = {"shard_ids": shards.ids, "shard_count": shards.count, **bot_options}
+    return ShardedImageBot(ctx.settings, ctx.services, ctx.chat, **options)
+
+
 class DiscordAdapter:
     """Runs the Discord bot on the shared loop (built by bot.app.run_bots)."""
 
@@ -210,7 +224,7 @@ class DiscordAdapter:
 
     def __init__(self, ctx: BotContext, **bot_options: Any) -> None:
         self.settings = ctx.settings
-        self.bot = ImageBot(ctx.settings, ctx.services, ctx.chat, **bot_options)
+        self.bot = build_bot(ctx, **bot_options)
         self._task: asyncio.Task[None] | None = None
         ctx.runtime.register_platform("discord", self.bot.port_from_reply)
 

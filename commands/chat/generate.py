@@ -112,7 +112,9 @@ class GenerateCommand:
     async def again(self, invocation: Invocation, port: ReplyPort, row: dict[str, Any]) -> None:
         """The same prompt spec as an archived batch, with new seeds."""
         check_allowed(self.services.config, invocation)
-        await self.request(invocation, port, self.settings_of(row), spec=spec_from_batch(row))
+        info = await self.services.archive.read_info(row.get("folder"))  # local or S3
+        spec = spec_from_batch(row, info)
+        await self.request(invocation, port, self.settings_of(row), spec=spec)
 
     async def reroll(self, invocation: Invocation, port: ReplyPort, row: dict[str, Any]) -> None:
         """A new prompt with the settings of an archived batch."""
@@ -208,8 +210,9 @@ class GenerateCommand:
                     failure_text(batch["title"], batch["errors"], batch["fallback_from"])
                 )
                 continue
+            local = await self.services.archive.fetch_local(row["folder"])
             post = batch_post(
-                row,
+                {**row, "folder": str(local or row["folder"])},  # an S3 batch: its local copy
                 asked=summary["asked"],
                 errors=batch["errors"],
                 fallback_from=batch["fallback_from"],
@@ -237,9 +240,9 @@ def request_of(job: GenerateJob, requester: Requester, job_id: str) -> GenerateR
     )
 
 
-def spec_from_batch(row: dict[str, Any]) -> PromptSpec:
+def spec_from_batch(row: dict[str, Any], info: dict[str, Any] | None = None) -> PromptSpec:
     """The prompt spec of an archived batch, to render it again with new seeds."""
-    info = read_info(row.get("folder"))
+    info = read_info(row.get("folder")) if info is None else info
     return PromptSpec(
         title=row.get("title") or "",
         description=row.get("description") or "",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from imagebot.commands.captions import request_failed_text
 from imagebot.commands.jobs import UpscaleJob
 from imagebot.commands.limits import check_allowed
-from imagebot.commands.upscaling import image_file, upscale_image
+from imagebot.commands.upscaling import image_name, upscale_image
 from imagebot.providers.base import ProviderError, UsageError
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ async def request(
 ) -> None:
     """Check the image exists, then admit the job like /generate (it counts 1 image)."""
     check_allowed(chat.services.config, invocation)
-    image_file(row, image)
+    await image_name(chat.services, row, image)
     job = UpscaleJob(batch_id=row["id"], image=image, provider=row.get("provider") or "local")
     await chat.generation.admit(invocation, port, job)
 
@@ -48,9 +48,13 @@ async def run(chat: ChatCommands, running: RunningJob) -> None:
         running.record(done)
     path = Path(done["path"])
     row = chat.services.index.get_batch(job.batch_id) or {}
+    if path.is_file():
+        data = path.read_bytes()
+    else:  # an S3 batch this machine holds no copy of
+        data = await chat.services.archive.read_file(row.get("folder") or "", done["file"])
     text = (
         f"Image {job.image} of “{row.get('title') or 'the batch'}”, upscaled to "
         f"{done['width']}x{done['height']} ({done['upscaler']})."
     )
-    await running.port.file(path.name, path.read_bytes(), text)
+    await running.port.file(path.name, data, text)
     running.finish("done", None)

@@ -88,6 +88,29 @@ class GatewaySession:
     sent: list[dict[str, Any]] = field(default_factory=list)
     connection: Connection | None = None
     ready: bool = False
+    shard: tuple[int, int] = (0, 1)  # [shard_id, num_shards] of its IDENTIFY
+
+    def owns(self, guild_id: str | int | None) -> bool:
+        """Whether Discord sends this guild's events to this session's shard; events with no
+        guild (DMs) go to shard 0."""
+        shard_id, count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(guild_id, count) == shard_id
+
+
+def shard_of(guild_id: str | int, count: int) -> int:
+    """Discord's shard formula."""
+    return (int(guild_id) >> 22) % count
+
+
+def valid_shard(shard: Any, expected: int) -> bool:
+    """`[shard_id, num_shards]` with 0 <= shard_id < num_shards, for the bot's shard count."""
+    if not isinstance(shard, list | tuple) or len(shard) != 2:
+        return False
+    shard_id, count = shard
+    ints = isinstance(shard_id, int) and isinstance(count, int)
+    return ints and count >= expected and 0 <= shard_id < count
 
 
 class DiscordGateway:
@@ -189,19 +212,24 @@ class DiscordGateway:
             await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
             return False
         shard = data.get("shard")
-        if shard is not None and list(shard) != [0, 1]:
+        if shard is None and self.fake.shard_count > 1:
+            await conn.ws.close(code=4011, message=b"Sharding required.")
+            return False
+        if shard is not None and not valid_shard(shard, self.fake.shard_count):
             await conn.ws.close(code=4010, message=b"Invalid shard.")
             return False
         session = GatewaySession(secrets.token_hex(16), intents, data, connection=conn)
+        session.shard = (shard[0], shard[1]) if shard is not None else (0, 1)
         conn.session = session
         self.sessions[session.id] = session
         self.last_session = session
         fake = self.fake
+        guilds = [g for g in fake.guilds if session.owns(g.id)]
         me = {**fake.bot_user.payload(), "verified": True, "mfa_enabled": False, "email": None}
         ready: dict[str, Any] = {
             "v": 10,
             "user": me,
-            "guilds": [{"id": g.id, "unavailable": True} for g in fake.guilds],
+            "guilds": [{"id": g.id, "unavailable": True} for g in guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": fake.gateway_url,
@@ -218,7 +246,7 @@ class DiscordGateway:
             ready["shard"] = list(shard)
         await self._dispatch_to(session, "READY", ready)
         if intents & GUILDS:
-            for guild in fake.guilds:
+            for guild in guilds:
                 payload = guild.create_payload(
                     all_members=bool(intents & GUILD_MEMBERS), me=fake.bot_user.id
                 )
@@ -272,11 +300,21 @@ class DiscordGateway:
         if session.connection is not None:
             await session.connection.send(message)
 
+    def session_for(self, data: Any) -> GatewaySession | None:
+        """The ready session of the shard owning the event's guild (the latest one, as a
+        reconnecting bot replaces its session); without shards, the bot's session."""
+        guild_id = data.get("guild_id") if isinstance(data, dict) else None
+        ready = [s for s in self.sessions.values() if s.ready and s.owns(guild_id)]
+        if self.last_session in ready:
+            return self.last_session
+        return ready[-1] if ready else None
+
     async def dispatch(self, event: str, data: Any) -> None:
-        """Send a dispatch to the bot's session (buffered for its resume if disconnected)."""
-        session = self.last_session
-        if session is None or not session.ready:
-            raise RuntimeError("no bot has identified on the fake gateway yet")
+        """Send a dispatch to the session of the shard owning its guild (buffered for its
+        resume if disconnected)."""
+        session = self.session_for(data)
+        if session is None:
+            raise RuntimeError("no bot shard owning that guild has identified on the fake yet")
         await self._dispatch_to(session, event, data)
 
     def wants(self, intent: int) -> bool:

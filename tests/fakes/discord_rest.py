@@ -240,7 +240,11 @@ class DiscordRest:
 
     async def _gateway_bot(self, request: web.Request) -> web.Response:
         limit = {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}
-        body = {"url": self.fake.gateway_url, "shards": 1, "session_start_limit": limit}
+        body = {
+            "url": self.fake.gateway_url,
+            "shards": self.fake.shard_count,  # what Discord recommends for the bot
+            "session_start_limit": limit,
+        }
         return json_response(body)
 
     async def _me(self, request: web.Request) -> web.Response:

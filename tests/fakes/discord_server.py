@@ -74,8 +74,10 @@ class FakeDiscord(LoopbackServer):
         token_lifetime: float = 15 * 60.0,
         heartbeat_interval_ms: int = 41250,
         hang_seconds: float = 30.0,
+        shard_count: int = 1,
     ) -> None:
         self.token = token
+        self.shard_count = shard_count  # GET /gateway/bot's `shards`; guild n on shard n % it
         self.upload_limit = upload_limit
         self.ack_deadline = ack_deadline
         self.token_lifetime = token_lifetime
@@ -106,6 +108,10 @@ class FakeDiscord(LoopbackServer):
 
     def _make_guild(self, index: int) -> FakeGuild:
         gid = self.ids.next()
+        if self.shard_count > 1:  # move the id's timestamp so guild n lands on shard n % N
+            ms = int(gid) >> 22
+            ms += (index - ms) % self.shard_count
+            gid = str(ms << 22 | (int(gid) & ((1 << 22) - 1)))
         mod_role = FakeRole(self.ids.next(), "Moderator", MANAGE_MESSAGES | MANAGE_GUILD, 2)
         bot_role = FakeRole(self.ids.next(), "imagebot", EVERYONE_PERMISSIONS, 1, managed=True)
         member_role = FakeRole(self.ids.next(), "Member", 0, 1)
