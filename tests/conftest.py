@@ -10,6 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.recording_port import StubControls, install_stub
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -53,3 +55,9 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
     """One aiohttp session for a provider test (closed after it)."""
     async with aiohttp.ClientSession() as http:
         yield http
+
+
+@pytest.fixture
+def stub(monkeypatch: pytest.MonkeyPatch) -> StubControls:
+    """The gated stub provider installed as every provider (tests.recording_port)."""
+    return install_stub(monkeypatch)

@@ -248,3 +248,13 @@ def install_stub(monkeypatch: Any) -> StubControls:
         stubbed = replace(PROVIDERS[provider_id], module="tests.recording_port", class_name=stub)
         monkeypatch.setitem(PROVIDERS, provider_id, stubbed)
     return controls
+
+
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    """Wait for `condition()` to hold (a guard against hanging, not a timing assertion)."""
+
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), timeout)

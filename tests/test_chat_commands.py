@@ -16,14 +16,8 @@ from tests.recording_port import (
     Harness,
     RecordingPort,
     StubControls,
-    install_stub,
     start_harness,
 )
-
-
-@pytest.fixture
-def stub(monkeypatch: pytest.MonkeyPatch) -> StubControls:
-    return install_stub(monkeypatch)
 
 
 @pytest.fixture

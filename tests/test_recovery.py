@@ -13,15 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.webui_server import FakeWebUI
-from tests.recording_port import Harness, RecordingPort, StubControls, install_stub, start_harness
+from tests.recording_port import Harness, RecordingPort, StubControls, start_harness
 
 CHILD = Path(__file__).with_name("recovery_child.py")
 ROOT = CHILD.parent.parent
-
-
-@pytest.fixture
-def stub(monkeypatch: pytest.MonkeyPatch) -> StubControls:
-    return install_stub(monkeypatch)
 
 
 class Rebuilt:

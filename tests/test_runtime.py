@@ -5,28 +5,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from imagebot.commands.jobs import PromptsJob
 from imagebot.commands.requester import Requester
-from tests.recording_port import Harness, RecordingPort, StubControls, install_stub, start_harness
+from tests.recording_port import (
+    Harness,
+    RecordingPort,
+    StubControls,
+    start_harness,
+    until,
+)
 
 SMALL = {"count": 1, "size": "64x64"}
-
-
-@pytest.fixture
-def stub(monkeypatch: pytest.MonkeyPatch) -> StubControls:
-    return install_stub(monkeypatch)
-
-
-async def until(condition, timeout: float = 10.0) -> None:
-    """Wait for `condition()` to hold (a guard against hanging, not a timing assertion)."""
-
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 def statuses(bot: Harness) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from imagebot.storage.opening import migrate_index
-from tests.recording_port import RecordingPort, StubControls, install_stub, start_harness
+from tests.recording_port import RecordingPort, StubControls, start_harness, until
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -19,21 +19,6 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     url = request.getfixturevalue("postgres_url")
     migrate_index(tmp_path / "unused.db", url)
     return {"IMAGEBOT_DATABASE_URL": url}
-
-
-@pytest.fixture
-def stub(monkeypatch: pytest.MonkeyPatch) -> StubControls:
-    return install_stub(monkeypatch)
-
-
-async def until(condition, timeout: float = 10.0) -> None:
-    """Wait for `condition()` to hold (a guard against hanging, not a timing assertion)."""
-
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_one_running_request_per_user_and_each_answered_once(
